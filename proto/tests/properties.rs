@@ -1,0 +1,79 @@
+//! Property tests: ids and the trace header survive format → parse unchanged.
+
+use fluoro_proto::header::{Sampled, TraceHeader};
+use fluoro_proto::ids::{EntityId, TraceId};
+use proptest::prelude::*;
+
+fn sampled() -> impl Strategy<Value = Option<Sampled>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(Sampled::Yes)),
+        Just(Some(Sampled::No)),
+        Just(Some(Sampled::Requested)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn trace_id_text_and_w3c_round_trip(epoch in any::<u32>(), random in any::<u128>()) {
+        let id = TraceId::new(epoch, random);
+        let text = id.to_string();
+        prop_assert_eq!(text.len(), 35);
+        prop_assert_eq!(TraceId::parse(&text).unwrap(), id);
+        prop_assert_eq!(TraceId::from_w3c(id.to_w3c()), id);
+        prop_assert_eq!(TraceId::from_bytes(id.to_bytes()), id);
+        prop_assert_eq!(TraceId::from_w3c_hex(&id.to_w3c_hex()).unwrap(), id);
+        prop_assert_eq!(id.epoch_secs(), epoch);
+    }
+
+    #[test]
+    fn any_w3c_id_round_trips(raw in any::<u128>()) {
+        let id = TraceId::from_w3c(raw);
+        prop_assert_eq!(TraceId::parse(&id.to_string()).unwrap().to_w3c(), raw);
+    }
+
+    #[test]
+    fn entity_id_round_trips(raw in any::<u64>()) {
+        let id = EntityId::new(raw);
+        prop_assert_eq!(EntityId::parse(&id.to_string()).unwrap(), id);
+        prop_assert_eq!(EntityId::from_bytes(id.to_bytes()), id);
+    }
+
+    #[test]
+    fn trace_id_parse_never_panics(s in "\\PC{0,40}") {
+        let _ = TraceId::parse(&s);
+        let _ = EntityId::parse(&s);
+    }
+
+    #[test]
+    fn header_round_trips(
+        epoch in any::<u32>(), random in any::<u128>(),
+        parent in proptest::option::of(any::<u64>()),
+        sampled in sampled(),
+        lineage in proptest::option::of("[0-9a-f]{8}:[0-9]{1,2}(\\|[0-9a-f]{8}:[0-9])?"),
+        extra in proptest::collection::vec(("[A-Za-z][A-Za-z0-9_]{0,10}", "[A-Za-z0-9_.:|-]{0,12}"), 0..3),
+    ) {
+        let extra: Vec<(String, String)> = extra
+            .into_iter()
+            .filter(|(k, _)| !["root", "parent", "sampled", "self", "lineage"].contains(&k.to_ascii_lowercase().as_str()))
+            .collect();
+        let h = TraceHeader {
+            root: Some(TraceId::new(epoch, random)),
+            parent: parent.map(EntityId::new),
+            sampled,
+            self_id: None,
+            lineage,
+            extra,
+        };
+        let text = h.to_string();
+        prop_assert_eq!(TraceHeader::parse(&text).unwrap(), h.clone());
+        // Spaces around parts and a trailing `;` (Java) change nothing.
+        let spaced = format!(" {} ;", text.replace(';', " ; "));
+        prop_assert_eq!(TraceHeader::parse(&spaced).unwrap(), h);
+    }
+
+    #[test]
+    fn header_parse_never_panics(s in "\\PC{0,120}") {
+        let _ = TraceHeader::parse(&s);
+    }
+}

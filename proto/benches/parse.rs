@@ -1,11 +1,14 @@
 //! Parse depths side by side, on documents built from real SDK captures (`shared/fixtures/`):
 //!
+//! - `frame`: frame decode alone (header check, split, UTF-8 check), the shared cost;
 //! - `frame+head`: frame decode + [`SegmentHead::parse`], the daemon's hot path;
 //! - `frame+typed`: frame decode + the full typed [`Segment`] parse;
 //! - `value`: `serde_json::from_slice::<serde_json::Value>` of the body, the baseline;
 //! - `frame+value`: frame decode + the same `Value` parse, for a like-for-like comparison.
 //!
 //! Run with `cargo bench -p fluoro-proto --bench parse`; figures go in `docs/benchmarks.md`.
+
+#![allow(clippy::print_stderr)] // a bench reports the document sizes it measured
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -72,7 +75,9 @@ fn doc_8k() -> String {
             .unwrap()
             .entry("subsegments")
             .or_insert_with(|| Value::Array(Vec::new()));
-        arr.as_array_mut().unwrap().push(subs[i % subs.len()].clone());
+        arr.as_array_mut()
+            .unwrap()
+            .push(subs[i % subs.len()].clone());
         i += 1;
     }
     // Python's spacing, as the SDK writes it.
@@ -96,6 +101,9 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(doc.len() as u64));
         g.warm_up_time(Duration::from_secs(1));
         g.measurement_time(Duration::from_secs(3));
+        g.bench_function("frame", |b| {
+            b.iter(|| black_box(frame::decode(black_box(&dgram)).unwrap()));
+        });
         g.bench_function("frame+head", |b| {
             b.iter(|| {
                 let f = frame::decode(black_box(&dgram)).unwrap();

@@ -113,10 +113,9 @@ pub fn check_header(header: &[u8]) -> Result<(), FrameError> {
     if header == HEADER || header == HEADER_SPACED {
         return Ok(());
     }
-    let value: Value =
-        serde_json::from_slice(header).map_err(|e| FrameError::HeaderNotJson {
-            reason: e.to_string(),
-        })?;
+    let value: Value = serde_json::from_slice(header).map_err(|e| FrameError::HeaderNotJson {
+        reason: e.to_string(),
+    })?;
     let Value::Object(map) = value else {
         return Err(FrameError::HeaderNotJson {
             reason: format!("found {}", json_kind(&value)),
@@ -215,7 +214,10 @@ mod tests {
             (r#"{"format":"json"}"#, "unsupported_version"),
             (r#"{"version":1}"#, "unsupported_format"),
             (r#"{"format":"xml","version":1}"#, "unsupported_format"),
-            ("\u{feff}{\"format\":\"json\",\"version\":1}", "header_not_json"),
+            (
+                "\u{feff}{\"format\":\"json\",\"version\":1}",
+                "header_not_json",
+            ),
             ("{", "header_not_json"),
             ("[1]", "header_not_json"),
         ];

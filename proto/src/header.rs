@@ -197,13 +197,18 @@ mod tests {
         assert_eq!(h.root.unwrap().to_string(), ROOT);
         assert_eq!(h.parent.unwrap().to_string(), "53995c3f42cd8ad8");
         assert_eq!(h.sampled, Some(Sampled::Yes));
-        assert_eq!(h.lineage.as_deref(), Some("a87bd80c:1|68fd508a:5|c512fbe3:2"));
+        assert_eq!(
+            h.lineage.as_deref(),
+            Some("a87bd80c:1|68fd508a:5|c512fbe3:2")
+        );
     }
 
     #[test]
     fn tolerates_trailing_semicolon_spaces_and_key_case() {
-        let h = TraceHeader::parse(&format!(" root={ROOT}; PARENT = 53995c3f42cd8ad8 ;sampled=?;"))
-            .unwrap();
+        let h = TraceHeader::parse(&format!(
+            " root={ROOT}; PARENT = 53995c3f42cd8ad8 ;sampled=?;"
+        ))
+        .unwrap();
         assert_eq!(h.root.unwrap().to_string(), ROOT);
         assert!(h.parent.is_some());
         assert_eq!(h.sampled, Some(Sampled::Requested));
@@ -216,7 +221,10 @@ mod tests {
             "Self=1-67891234-12456789abcdef012345678;Root={ROOT};CalledFrom=app;x=1=2"
         ))
         .unwrap();
-        assert_eq!(h.self_id.as_deref(), Some("1-67891234-12456789abcdef012345678"));
+        assert_eq!(
+            h.self_id.as_deref(),
+            Some("1-67891234-12456789abcdef012345678")
+        );
         assert_eq!(
             h.extra,
             vec![
@@ -248,8 +256,10 @@ mod tests {
 
     #[test]
     fn downstream_replaces_parent_and_drops_self() {
-        let h = TraceHeader::parse(&format!("Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1;Self=x;Lineage=l:1"))
-            .unwrap();
+        let h = TraceHeader::parse(&format!(
+            "Root={ROOT};Parent=53995c3f42cd8ad8;Sampled=1;Self=x;Lineage=l:1"
+        ))
+        .unwrap();
         let d = h.for_downstream(EntityId::new(0xabc), Sampled::Yes);
         assert_eq!(
             d.to_string(),

@@ -293,9 +293,11 @@ impl<'de> Deserialize<'de> for AnnotationValue {
                 Ok(AnnotationValue::Number(v.into()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<AnnotationValue, E> {
-                Ok(Number::from_f64(v).map_or(AnnotationValue::Other(Value::Null), |n| {
-                    AnnotationValue::Number(n)
-                }))
+                Ok(
+                    Number::from_f64(v).map_or(AnnotationValue::Other(Value::Null), |n| {
+                        AnnotationValue::Number(n)
+                    }),
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<AnnotationValue, E> {
                 Ok(AnnotationValue::String(v.to_owned()))
@@ -353,13 +355,13 @@ document_object! {
         /// ARN of the resource running the service.
         resource_arn: String = "resource_arn",
         /// Service version and runtime.
-        service: Service = "service",
+        service: Box<Service> = "service",
         /// HTTP request and response.
-        http: Http = "http",
+        http: Box<Http> = "http",
         /// AWS resource data.
-        aws: Aws = "aws",
+        aws: Box<Aws> = "aws",
         /// SQL query data (subsegments).
-        sql: Sql = "sql",
+        sql: Box<Sql> = "sql",
         /// Client error (4xx).
         error: bool = "error",
         /// Throttled (429).
@@ -367,7 +369,7 @@ document_object! {
         /// Server error (5xx).
         fault: bool = "fault",
         /// Exceptions, or the id of an exception recorded elsewhere.
-        cause: Cause = "cause",
+        cause: Box<Cause> = "cause",
         /// Indexed key/value pairs.
         annotations: Annotations = "annotations",
         /// Namespaced, unindexed data.
@@ -474,19 +476,19 @@ document_object! {
         /// S3 bucket.
         bucket_name: String = "bucket_name",
         /// SDK information and the matched sampling rule.
-        xray: XraySdk = "xray",
+        xray: Box<XraySdk> = "xray",
         /// EC2 plugin data.
-        ec2: Ec2 = "ec2",
+        ec2: Box<Ec2> = "ec2",
         /// ECS plugin data.
-        ecs: Ecs = "ecs",
+        ecs: Box<Ecs> = "ecs",
         /// EKS plugin data.
-        eks: Eks = "eks",
+        eks: Box<Eks> = "eks",
         /// Elastic Beanstalk plugin data.
-        elastic_beanstalk: ElasticBeanstalk = "elastic_beanstalk",
+        elastic_beanstalk: Box<ElasticBeanstalk> = "elastic_beanstalk",
         /// CloudWatch log groups.
         cloudwatch_logs: Vec<CloudwatchLogs> = "cloudwatch_logs",
         /// API Gateway stage data (written by API Gateway).
-        api_gateway: ApiGateway = "api_gateway",
+        api_gateway: Box<ApiGateway> = "api_gateway",
     }
 }
 
@@ -829,12 +831,19 @@ mod tests {
         let doc = r#"{"cause":{"exceptions":[{"id":"0123456789abcdef","stack":[{"path":null,"line":null,"label":"f"}]}]}}"#;
         round_trip(doc);
         let seg = Segment::from_json(doc).unwrap();
-        let Some(Cause::Details(c)) = &seg.cause else {
+        let Some(Cause::Details(c)) = seg.cause.as_deref() else {
             panic!("cause")
         };
         let frame = &c.exceptions.as_ref().unwrap()[0].stack.as_ref().unwrap()[0];
         assert_eq!(frame.line, None);
         assert_eq!(frame.extra.get("line"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn segment_stays_small() {
+        // Big nested objects are boxed: a subsegment that has none of them costs little to
+        // build and move. Guards the parse benchmark (docs/benchmarks.md).
+        assert!(std::mem::size_of::<Segment>() <= 640, "{}", std::mem::size_of::<Segment>());
     }
 
     #[test]

@@ -160,7 +160,9 @@ impl Default for ValidateOptions {
 /// Parses and validates one document as PutTraceSegments receives it.
 pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, SegmentError> {
     let head = SegmentHead::parse(doc).ok();
-    let id = head.as_ref().and_then(|h| h.id.as_deref().map(str::to_owned));
+    let id = head
+        .as_ref()
+        .and_then(|h| h.id.as_deref().map(str::to_owned));
     let kind = if head.as_ref().is_some_and(SegmentHead::is_subsegment) {
         EntityKind::Subsegment
     } else {
@@ -326,8 +328,10 @@ fn check_entity(seg: &Segment, prefix: &str, top: bool) -> Result<(), Failure> {
                 "required".into(),
             ));
         }
-        Some(id) => check_entity_id(id)
-            .map_err(|r| (SegmentErrorCode::InvalidId, join(prefix, "id"), r))?,
+        Some(id) => {
+            check_entity_id(id)
+                .map_err(|r| (SegmentErrorCode::InvalidId, join(prefix, "id"), r))?;
+        }
     }
     match seg.name.as_deref() {
         None => {
@@ -383,8 +387,13 @@ fn check_entity(seg: &Segment, prefix: &str, top: bool) -> Result<(), Failure> {
         })?;
     }
     if let Some(p) = seg.parent_id.as_deref() {
-        check_entity_id(p)
-            .map_err(|r| (SegmentErrorCode::InvalidParentId, join(prefix, "parent_id"), r))?;
+        check_entity_id(p).map_err(|r| {
+            (
+                SegmentErrorCode::InvalidParentId,
+                join(prefix, "parent_id"),
+                r,
+            )
+        })?;
     }
     let start = match &seg.start_time {
         None => {
@@ -470,7 +479,9 @@ mod tests {
             C::InvalidEndTime
         );
         assert_eq!(
-            code(r#"{"name":"a","trace_id":"1-6b09abae-f47fdd9445ec71a2b334fd41","start_time":1,"end_time":2}"#),
+            code(
+                r#"{"name":"a","trace_id":"1-6b09abae-f47fdd9445ec71a2b334fd41","start_time":1,"end_time":2}"#
+            ),
             (C::MissingId, "id".into())
         );
         assert_eq!(

@@ -44,7 +44,11 @@ fn captures() -> Vec<Capture> {
             });
         }
     }
-    assert!(out.len() >= 150, "expected every capture, found {}", out.len());
+    assert!(
+        out.len() >= 150,
+        "expected every capture, found {}",
+        out.len()
+    );
     out
 }
 
@@ -53,7 +57,11 @@ fn every_capture_round_trips_losslessly() {
     let opts = ValidateOptions::default();
     for c in captures() {
         let what = format!("{}/{}", c.sdk, c.file);
-        assert_eq!(c.bytes.len() as u64, c.index["size"].as_u64().unwrap(), "{what}");
+        assert_eq!(
+            c.bytes.len() as u64,
+            c.index["size"].as_u64().unwrap(),
+            "{what}"
+        );
         let f = frame::decode(&c.bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(
             std::str::from_utf8(f.header).unwrap(),
@@ -66,7 +74,10 @@ fn every_capture_round_trips_losslessly() {
         let again = frame::decode(&reframed).unwrap();
         let original: Value = serde_json::from_str(f.body).unwrap();
         let back: Value = serde_json::from_str(again.body).unwrap();
-        assert_eq!(back, original, "{what}: typed round trip changed the document");
+        assert_eq!(
+            back, original,
+            "{what}: typed round trip changed the document"
+        );
         // Parsing what we wrote is a fixed point.
         assert_eq!(Segment::from_json(&written).unwrap(), seg, "{what}");
     }

@@ -32,7 +32,7 @@ fn doc_error(doc: &str) -> (SegmentErrorCode, String, String) {
 fn no_newline() {
     let d = node_segment();
     let nl = d.iter().position(|&b| b == b'\n').unwrap();
-    let mut joined = d.clone();
+    let mut joined = d;
     joined.remove(nl);
     assert_eq!(frame::decode(&joined), Err(FrameError::MissingNewline));
 }
@@ -64,7 +64,10 @@ fn wrong_version_and_format() {
         Err(FrameError::UnsupportedFormat("\"xml\"".into()))
     );
     let garbage = format!("hello\n{b}");
-    assert_eq!(frame::decode(garbage.as_bytes()).unwrap_err().reason(), "header_not_json");
+    assert_eq!(
+        frame::decode(garbage.as_bytes()).unwrap_err().reason(),
+        "header_not_json"
+    );
 }
 
 #[test]
@@ -72,7 +75,10 @@ fn non_utf8_body() {
     let mut d = node_segment();
     let nl = d.iter().position(|&b| b == b'\n').unwrap();
     d[nl + 20] = 0xff;
-    assert_eq!(frame::decode(&d), Err(FrameError::BodyNotUtf8 { offset: 19 }));
+    assert_eq!(
+        frame::decode(&d),
+        Err(FrameError::BodyNotUtf8 { offset: 19 })
+    );
 }
 
 #[test]
@@ -103,7 +109,10 @@ fn truncated_json() {
     let b = body(&node_segment());
     let (code, path, msg) = doc_error(&b[..b.len() / 2]);
     assert_eq!(code, SegmentErrorCode::InvalidJson);
-    assert!(msg.starts_with("Invalid segment. ErrorCode: InvalidJSON, Cause: "), "{msg}");
+    assert!(
+        msg.starts_with("Invalid segment. ErrorCode: InvalidJSON, Cause: "),
+        "{msg}"
+    );
     assert!(msg.contains("EOF while parsing"), "{msg} at {path}");
 }
 
@@ -113,7 +122,10 @@ fn bad_ids() {
     let bad_trace = b.replace("1-6b09abae-f47fdd9445ec71a2b334fd41", "1-6b09abae-f47fdd94");
     assert_eq!(bad_trace.len() + 16, b.len(), "fixture changed");
     let (code, path, msg) = doc_error(&bad_trace);
-    assert_eq!((code, path.as_str()), (SegmentErrorCode::InvalidTraceId, "trace_id"));
+    assert_eq!(
+        (code, path.as_str()),
+        (SegmentErrorCode::InvalidTraceId, "trace_id")
+    );
     assert!(msg.contains("expected 35 characters, got 19"), "{msg}");
 
     let bad_id = b.replace("\"1e8931fa5354907c\"", "\"1E8931FA5354907C\"");
@@ -135,6 +147,9 @@ fn independent_subsegment_needs_its_parent() {
     let orphan = py.replace("\"parent_id\": \"2f2dd42e0f3e305d\", ", "");
     assert_ne!(orphan, py, "fixture changed");
     let (code, path, msg) = doc_error(&orphan);
-    assert_eq!((code, path.as_str()), (SegmentErrorCode::MissingParentId, "parent_id"));
+    assert_eq!(
+        (code, path.as_str()),
+        (SegmentErrorCode::MissingParentId, "parent_id")
+    );
     assert!(msg.starts_with("Invalid subsegment. "), "{msg}");
 }

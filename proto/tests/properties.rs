@@ -66,7 +66,8 @@ proptest! {
             extra,
         };
         let text = h.to_string();
-        prop_assert_eq!(TraceHeader::parse(&text).unwrap(), h.clone());
+        let parsed = TraceHeader::parse(&text).unwrap();
+        prop_assert_eq!(&parsed, &h);
         // Spaces around parts and a trailing `;` (Java) change nothing.
         let spaced = format!(" {} ;", text.replace(';', " ; "));
         prop_assert_eq!(TraceHeader::parse(&spaced).unwrap(), h);

@@ -200,7 +200,10 @@ impl ApiError {
     }
 
     /// A `ResourceNotFoundException` naming the missing resource.
-    pub fn resource_not_found(message: impl Into<String>, resource_name: impl Into<String>) -> Self {
+    pub fn resource_not_found(
+        message: impl Into<String>,
+        resource_name: impl Into<String>,
+    ) -> Self {
         ApiError::new(ErrorCode::ResourceNotFound, message).with_resource_name(resource_name)
     }
 

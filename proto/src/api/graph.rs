@@ -5,11 +5,11 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::EpochSeconds;
 use super::de::null_as_default;
 use super::limits::{MAX_ENTITY_SELECTOR_LEN, MAX_TRACE_GRAPH_IDS};
 use super::traces::validate_trace_ids;
 use super::validation::{Checked, at_least, group_ref, opt_len_range, time_window};
-use super::EpochSeconds;
 
 /// `GetServiceGraph` input (`POST /ServiceGraph`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]

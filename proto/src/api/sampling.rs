@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::EpochSeconds;
 use super::de::null_as_default;
 use super::groups::{Tag, validate_tags};
 use super::limits::{
@@ -21,7 +22,6 @@ use super::validation::{
     Checked, ValidationError, at_least, exact_len, int_range, len_range, max_items, max_len,
     opt_len_range, opt_max_len, unit_interval,
 };
-use super::EpochSeconds;
 
 /// A sampling rule, as created and as listed.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -156,7 +156,10 @@ pub struct SamplingRateBoost {
 
 impl SamplingRateBoost {
     fn validate(&self, prefix: &str) -> Checked {
-        unit_interval(&format!("{prefix}.SamplingRateBoost.MaxRate"), self.max_rate)?;
+        unit_interval(
+            &format!("{prefix}.SamplingRateBoost.MaxRate"),
+            self.max_rate,
+        )?;
         at_least(
             &format!("{prefix}.SamplingRateBoost.CooldownWindowMinutes"),
             self.cooldown_window_minutes,
@@ -216,7 +219,11 @@ pub struct SamplingRuleUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_type: Option<String>,
     /// New method matcher.
-    #[serde(rename = "HTTPMethod", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HTTPMethod",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub http_method: Option<String>,
     /// New path matcher.
     #[serde(rename = "URLPath", default, skip_serializing_if = "Option::is_none")]
@@ -249,7 +256,12 @@ impl SamplingRuleUpdate {
             MAX_RULE_RESOURCE_ARN_LEN,
         )?;
         if let Some(priority) = self.priority {
-            int_range(&format!("{P}.Priority"), priority, MIN_PRIORITY, MAX_PRIORITY)?;
+            int_range(
+                &format!("{P}.Priority"),
+                priority,
+                MIN_PRIORITY,
+                MAX_PRIORITY,
+            )?;
         }
         if let Some(rate) = self.fixed_rate {
             unit_interval(&format!("{P}.FixedRate"), rate)?;
@@ -257,7 +269,11 @@ impl SamplingRuleUpdate {
         if let Some(size) = self.reservoir_size {
             at_least(&format!("{P}.ReservoirSize"), size, 0)?;
         }
-        opt_max_len(&format!("{P}.Host"), self.host.as_ref(), MAX_RULE_MATCHER_LEN)?;
+        opt_max_len(
+            &format!("{P}.Host"),
+            self.host.as_ref(),
+            MAX_RULE_MATCHER_LEN,
+        )?;
         opt_max_len(
             &format!("{P}.ServiceName"),
             self.service_name.as_ref(),
@@ -344,10 +360,7 @@ impl CreateSamplingRuleRequest {
     /// Checks the rule (which must have a `RuleName`) and the tags.
     pub fn validate(&self) -> Checked {
         if self.sampling_rule.rule_name.is_none() {
-            return Err(ValidationError::new(
-                "SamplingRule.RuleName",
-                "is required",
-            ));
+            return Err(ValidationError::new("SamplingRule.RuleName", "is required"));
         }
         self.sampling_rule.validate()?;
         validate_tags(self.tags.as_deref())
@@ -437,7 +450,12 @@ impl GetSamplingTargetsRequest {
         )?;
         for (i, doc) in self.sampling_statistics_documents.iter().enumerate() {
             let p = format!("{D}[{i}]");
-            len_range(&format!("{p}.RuleName"), &doc.rule_name, 1, MAX_RULE_NAME_LEN)?;
+            len_range(
+                &format!("{p}.RuleName"),
+                &doc.rule_name,
+                1,
+                MAX_RULE_NAME_LEN,
+            )?;
             exact_len(&format!("{p}.ClientID"), &doc.client_id, CLIENT_ID_LEN)?;
             at_least(&format!("{p}.RequestCount"), doc.request_count, 0)?;
             at_least(&format!("{p}.SampledCount"), doc.sampled_count, 0)?;
@@ -446,11 +464,19 @@ impl GetSamplingTargetsRequest {
             }
         }
         const B: &str = "SamplingBoostStatisticsDocuments";
-        let boosts = self.sampling_boost_statistics_documents.as_deref().unwrap_or_default();
+        let boosts = self
+            .sampling_boost_statistics_documents
+            .as_deref()
+            .unwrap_or_default();
         max_items(B, boosts.len(), MAX_SAMPLING_BOOST_STATISTICS_DOCUMENTS)?;
         for (i, doc) in boosts.iter().enumerate() {
             let p = format!("{B}[{i}]");
-            len_range(&format!("{p}.RuleName"), &doc.rule_name, 1, MAX_RULE_NAME_LEN)?;
+            len_range(
+                &format!("{p}.RuleName"),
+                &doc.rule_name,
+                1,
+                MAX_RULE_NAME_LEN,
+            )?;
             max_len(
                 &format!("{p}.ServiceName"),
                 &doc.service_name,

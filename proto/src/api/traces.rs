@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::EpochSeconds;
 use super::de::null_as_default;
 use super::limits::{MAX_BATCH_GET_TRACES_IDS, MAX_TRACE_ID_LEN, MAX_TRACE_SEGMENT_DOCUMENTS};
 use super::validation::{Checked, ValidationError, len_range, max_items, time_window};
-use super::EpochSeconds;
 
 // ---------------------------------------------------------------------------------------------
 // PutTraceSegments

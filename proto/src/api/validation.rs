@@ -35,7 +35,12 @@ impl From<ValidationError> for ApiError {
 /// Shorthand for the result of a `validate()` method.
 pub(super) type Checked = Result<(), ValidationError>;
 
-pub(super) fn int_range<T: PartialOrd + Display + Copy>(member: &str, v: T, min: T, max: T) -> Checked {
+pub(super) fn int_range<T: PartialOrd + Display + Copy>(
+    member: &str,
+    v: T,
+    min: T,
+    max: T,
+) -> Checked {
     if v < min || v > max {
         return Err(ValidationError::new(
             member,
@@ -121,7 +126,10 @@ pub(super) fn time_window(start: super::EpochSeconds, end: super::EpochSeconds) 
     if start.0 > end.0 {
         return Err(ValidationError::new(
             "StartTime",
-            format_args!("must not be after EndTime, got StartTime {} > EndTime {}", start.0, end.0),
+            format_args!(
+                "must not be after EndTime, got StartTime {} > EndTime {}",
+                start.0, end.0
+            ),
         ));
     }
     Ok(())

@@ -20,17 +20,20 @@ use serde_json::{Value, json};
 // =============================================================================================
 // Helpers
 
+/// Reads a spec file from `$FLUORO_SPEC`, else from `spec/` beside `$FLUORO_FIXTURES` (which
+/// `scripts/test` sets), else from `../shared/spec` beside the checkout.
 fn spec(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "shared",
-        "spec",
-        name,
-    ]
-    .iter()
-    .collect();
+    let dir = match (
+        std::env::var_os("FLUORO_SPEC"),
+        std::env::var_os("FLUORO_FIXTURES"),
+    ) {
+        (Some(spec), _) => PathBuf::from(spec),
+        (None, Some(fixtures)) => PathBuf::from(fixtures).join("..").join("spec"),
+        (None, None) => [env!("CARGO_MANIFEST_DIR"), "..", "..", "shared", "spec"]
+            .iter()
+            .collect(),
+    };
+    let path = dir.join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read the spec at {}: {e}", path.display()))
 }

@@ -194,8 +194,12 @@ impl<'a> Scanner<'a> {
 
     fn opt_bool(&mut self) -> Result<Option<bool>, HeadError> {
         match self.peek() {
-            Some(b't') => self.literal(b"true", "expected a boolean").map(|()| Some(true)),
-            Some(b'f') => self.literal(b"false", "expected a boolean").map(|()| Some(false)),
+            Some(b't') => self
+                .literal(b"true", "expected a boolean")
+                .map(|()| Some(true)),
+            Some(b'f') => self
+                .literal(b"false", "expected a boolean")
+                .map(|()| Some(false)),
             Some(b'n') => self.literal(b"null", "expected a boolean").map(|()| None),
             _ => self.err("expected a boolean"),
         }

@@ -843,7 +843,11 @@ mod tests {
     fn segment_stays_small() {
         // Big nested objects are boxed: a subsegment that has none of them costs little to
         // build and move. Guards the parse benchmark (docs/benchmarks.md).
-        assert!(std::mem::size_of::<Segment>() <= 640, "{}", std::mem::size_of::<Segment>());
+        assert!(
+            std::mem::size_of::<Segment>() <= 640,
+            "{}",
+            std::mem::size_of::<Segment>()
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!
 //! It is a small hand-written scanner rather than serde: the members it reads are parsed and
 //! type-checked fully, while skipped values are only scanned for their extent (strings to their
-//! closing quote with SIMD `memchr`, containers by bracket depth). So it proves the top level is
+//! closing quote eight bytes at a time, containers by bracket depth). So it proves the top level is
 //! well-formed, not every nested value: the full parse is the one that validates.
 
 use std::borrow::Cow;
@@ -67,30 +67,45 @@ impl<'a> SegmentHead<'a> {
 }
 
 /// From just after an opening quote, the index of the closing quote and whether escapes were
-/// seen. Short strings (ids, names) are scanned byte by byte; long ones with SIMD `memchr`.
+/// seen. Scans eight bytes at a time (SWAR): most of a segment document is string content.
 fn string_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
-    const SHORT: usize = 48;
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = LO * b'"' as u64;
+    const BACKSLASHES: u64 = LO * b'\\' as u64;
+    // High bit set in each byte of `x` that is zero; the lowest set bit is always exact.
+    let zero_bytes = |x: u64| x.wrapping_sub(LO) & !x & HI;
     let mut escaped = false;
-    let short_end = (i + SHORT).min(b.len());
-    while i < short_end {
-        match b[i] {
-            b'"' => return Some((i, escaped)),
-            b'\\' => {
-                escaped = true;
-                i += 2;
-            }
-            _ => i += 1,
-        }
-    }
     loop {
-        let n = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
-        if b[i + n] == b'"' {
-            return Some((i + n, escaped));
+        if let Some(word) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(word.try_into().ok()?);
+            let hits = zero_bytes(w ^ QUOTES) | zero_bytes(w ^ BACKSLASHES);
+            if hits == 0 {
+                i += 8;
+                continue;
+            }
+            i += (hits.trailing_zeros() / 8) as usize;
+        } else {
+            i += b.get(i..)?.iter().position(|&c| c == b'"' || c == b'\\')?;
+        }
+        if b[i] == b'"' {
+            return Some((i, escaped));
         }
         escaped = true;
-        i += n + 2;
+        i += 2; // the backslash and the character it escapes
     }
 }
+
+/// Bytes that matter while skipping a container: quotes and brackets.
+static STRUCTURAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'{' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b'}' as usize] = true;
+    t[b']' as usize] = true;
+    t
+};
 
 struct Scanner<'a> {
     s: &'a str,
@@ -213,21 +228,23 @@ impl<'a> Scanner<'a> {
                 let b = self.b;
                 let mut depth = 0usize;
                 let mut i = self.i;
-                while let Some(&c) = b.get(i) {
-                    match c {
+                // Jump from one structural byte to the next; everything else is skipped by a
+                // table lookup in a tight loop.
+                while let Some(n) = b[i..].iter().position(|&c| STRUCTURAL[usize::from(c)]) {
+                    i += n;
+                    match b[i] {
                         b'"' => match string_end(b, i + 1) {
                             Some((end, _)) => i = end,
                             None => break,
                         },
                         b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
+                        _ => {
                             depth -= 1;
                             if depth == 0 {
                                 self.i = i + 1;
                                 return Ok(());
                             }
                         }
-                        _ => {}
                     }
                     i += 1;
                 }

@@ -78,3 +78,61 @@ proptest! {
         let _ = TraceHeader::parse(&s);
     }
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        (-1e12f64..1e12).prop_map(Value::from),
+        // Strings full of the bytes a scanner trips on: quotes, backslashes, brackets.
+        "[a-z\"\\\\{}\\[\\] é\u{1F600}]{0,70}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+            proptest::collection::btree_map("[a-z_\"\\\\]{0,8}", inner, 0..6)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// The head scanner reads the same members serde_json does, whatever surrounds them.
+    #[test]
+    fn head_parse_agrees_with_serde(
+        id in "[a-z0-9\"\\\\]{0,20}",
+        name in "\\PC{0,30}",
+        start in proptest::option::of(0f64..2e9),
+        in_progress in proptest::option::of(any::<bool>()),
+        noise in proptest::collection::vec(("[a-z]{1,6}", json_value()), 0..5),
+        pretty in any::<bool>(),
+    ) {
+        use fluoro_proto::head::SegmentHead;
+        let mut obj = serde_json::Map::new();
+        for (k, v) in noise {
+            obj.insert(format!("x_{k}"), v);
+        }
+        obj.insert("id".into(), id.clone().into());
+        obj.insert("name".into(), name.clone().into());
+        if let Some(s) = start {
+            obj.insert("start_time".into(), s.into());
+        }
+        if let Some(p) = in_progress {
+            obj.insert("in_progress".into(), p.into());
+        }
+        let v = serde_json::Value::Object(obj);
+        let doc = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
+        let h = SegmentHead::parse(&doc).unwrap();
+        prop_assert_eq!(h.id.as_deref(), Some(id.as_str()));
+        prop_assert_eq!(h.name.as_deref(), Some(name.as_str()));
+        prop_assert_eq!(h.start_time, start);
+        prop_assert_eq!(h.in_progress, in_progress);
+    }
+
+    #[test]
+    fn head_parse_never_panics(s in "[{}\\[\\]\":,a-z0-9\\\\ .-]{0,80}") {
+        let _ = fluoro_proto::head::SegmentHead::parse(&s);
+    }
+}

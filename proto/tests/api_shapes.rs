@@ -1576,6 +1576,30 @@ fn error_codes_map_to_status_type_and_grpc() {
             "UnknownOperationException",
             12,
         ),
+        (
+            ErrorCode::MissingAuthenticationToken,
+            403,
+            "MissingAuthenticationTokenException",
+            16,
+        ),
+        (
+            ErrorCode::UnrecognizedClient,
+            403,
+            "UnrecognizedClientException",
+            16,
+        ),
+        (
+            ErrorCode::PayloadTooLarge,
+            413,
+            "PayloadTooLargeException",
+            3,
+        ),
+        (
+            ErrorCode::NotImplemented,
+            501,
+            "NotImplementedException",
+            12,
+        ),
         (ErrorCode::InternalFailure, 500, "InternalFailure", 13),
         (ErrorCode::ServiceUnavailable, 503, "ServiceUnavailable", 14),
     ];
@@ -1592,7 +1616,8 @@ fn error_codes_map_to_status_type_and_grpc() {
         assert!((0..=16).contains(&code.grpc_code()));
         assert_eq!(
             code.is_retryable(),
-            code.http_status() == 429 || code.http_status() >= 500
+            // botocore retries 429 and 500/502/503/504, not 501.
+            matches!(code.http_status(), 429 | 500 | 502 | 503 | 504)
         );
     }
     assert_eq!(

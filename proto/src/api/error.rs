@@ -40,8 +40,16 @@ pub enum ErrorCode {
     UnknownOperation,
     /// `AccessDeniedException` (403): the caller is not allowed to do this.
     AccessDenied,
-    /// `InvalidSignatureException` (403): a SigV4 signature did not verify.
+    /// `InvalidSignatureException` (403): a SigV4 signature did not verify, or has expired.
     InvalidSignature,
+    /// `MissingAuthenticationTokenException` (403): the request is not signed but must be.
+    MissingAuthenticationToken,
+    /// `UnrecognizedClientException` (403): the access key id is not known.
+    UnrecognizedClient,
+    /// `PayloadTooLargeException` (413): the request body is over the limit [our design].
+    PayloadTooLarge,
+    /// `NotImplementedException` (501): an X-Ray operation Fluoro does not provide yet.
+    NotImplemented,
     /// `InternalFailure` (500): a bug or an unexpected failure on our side; clients retry.
     InternalFailure,
     /// `ServiceUnavailable` (503): temporarily unable to serve (e.g. shutting down); clients retry.
@@ -50,7 +58,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every error code, in declaration order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::Throttled,
         ErrorCode::ResourceNotFound,
@@ -64,6 +72,10 @@ impl ErrorCode {
         ErrorCode::UnknownOperation,
         ErrorCode::AccessDenied,
         ErrorCode::InvalidSignature,
+        ErrorCode::MissingAuthenticationToken,
+        ErrorCode::UnrecognizedClient,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::NotImplemented,
         ErrorCode::InternalFailure,
         ErrorCode::ServiceUnavailable,
     ];
@@ -79,7 +91,12 @@ impl ErrorCode {
             | ErrorCode::LockoutPrevention
             | ErrorCode::PolicySizeLimitExceeded
             | ErrorCode::PolicyCountLimitExceeded => 400,
-            ErrorCode::AccessDenied | ErrorCode::InvalidSignature => 403,
+            ErrorCode::AccessDenied
+            | ErrorCode::InvalidSignature
+            | ErrorCode::MissingAuthenticationToken
+            | ErrorCode::UnrecognizedClient => 403,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::NotImplemented => 501,
             ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => 404,
             ErrorCode::Throttled => 429,
             ErrorCode::InternalFailure => 500,
@@ -103,6 +120,10 @@ impl ErrorCode {
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",
+            ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::PayloadTooLarge => "PayloadTooLargeException",
+            ErrorCode::NotImplemented => "NotImplementedException",
             ErrorCode::InternalFailure => "InternalFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
         }
@@ -113,6 +134,7 @@ impl ErrorCode {
         match self {
             // INVALID_ARGUMENT
             ErrorCode::InvalidRequest
+            | ErrorCode::PayloadTooLarge
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::PolicySizeLimitExceeded => 3,
             // NOT_FOUND
@@ -129,13 +151,15 @@ impl ErrorCode {
             // ABORTED: an optimistic-concurrency check failed; retry at a higher level.
             ErrorCode::InvalidPolicyRevisionId => 10,
             // UNIMPLEMENTED
-            ErrorCode::UnknownOperation => 12,
+            ErrorCode::UnknownOperation | ErrorCode::NotImplemented => 12,
             // INTERNAL
             ErrorCode::InternalFailure => 13,
             // UNAVAILABLE
             ErrorCode::ServiceUnavailable => 14,
             // UNAUTHENTICATED
-            ErrorCode::InvalidSignature => 16,
+            ErrorCode::InvalidSignature
+            | ErrorCode::MissingAuthenticationToken
+            | ErrorCode::UnrecognizedClient => 16,
         }
     }
 

@@ -145,6 +145,8 @@ pub struct ValidateOptions {
     pub max_trace_age_secs: u64,
     /// Newest trace id accepted, in seconds after `now_secs`.
     pub max_trace_future_secs: u64,
+    /// Largest document accepted, in bytes ([`MAX_DOCUMENT_LEN`] as AWS; may be raised).
+    pub max_document_bytes: usize,
 }
 
 impl Default for ValidateOptions {
@@ -153,6 +155,7 @@ impl Default for ValidateOptions {
             now_secs: None,
             max_trace_age_secs: DEFAULT_MAX_TRACE_AGE_SECS,
             max_trace_future_secs: DEFAULT_MAX_TRACE_FUTURE_SECS,
+            max_document_bytes: MAX_DOCUMENT_LEN,
         }
     }
 }
@@ -168,15 +171,16 @@ pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, Segm
     } else {
         EntityKind::Segment
     };
-    if doc.len() > MAX_DOCUMENT_LEN {
+    if doc.len() > opts.max_document_bytes {
         return Err(SegmentError {
             code: SegmentErrorCode::DocumentTooLarge,
             kind,
             id,
             path: String::new(),
             reason: format!(
-                "document is {} bytes; the limit is {MAX_DOCUMENT_LEN}",
-                doc.len()
+                "document is {} bytes; the limit is {}",
+                doc.len(),
+                opts.max_document_bytes
             ),
         });
     }

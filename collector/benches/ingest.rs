@@ -1,0 +1,220 @@
+//! Ingest load tool: sustained PutTraceSegments ingest beside the bare SQLite insert rate of the
+//! same rows, measured in one run.
+//!
+//! `cargo bench -p fluoro-collector --bench ingest -- [SEGMENTS] [CONNECTIONS]`
+//! (defaults: 200,000 segments, 4 connections).
+//!
+//! 1. **bare**: the rows go straight into a fresh database with the collector's schema and
+//!    insert statements (`store::traces::insert_documents`), 2,500 rows per transaction: what
+//!    SQLite can do with this schema, without HTTP, JSON parsing or validation.
+//! 2. **api**: a collector on `127.0.0.1:0` with a fresh data directory; CONNECTIONS keep-alive
+//!    HTTP/1.1 connections post 50-document PutTraceSegments batches of the same documents.
+//!    The rate counts documents acknowledged with no `UnprocessedTraceSegments`; 429 answers are
+//!    retried after a short pause (and counted). Aggregation of summaries and graph statistics
+//!    runs as in production (1 s after a trace goes quiet) and its time is included.
+//!
+//! Documents are ~1 KB segments shaped like the captured Python Flask segments, five per trace
+//! (one service segment calling four downstream services), arriving trace by trace.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a load tool reports on the terminal
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fluoro_collector::store::schema;
+use fluoro_collector::store::traces::{IngestDoc, insert_documents, now_secs};
+use fluoro_proto::ids::{EntityId, TraceId};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+const BATCH: usize = 50;
+
+fn documents(n: usize) -> Vec<(TraceId, EntityId, f64, String)> {
+    let now = now_secs();
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0;
+    while out.len() < n {
+        let trace = TraceId::generate_at(now as u32);
+        let root = EntityId::generate();
+        let start = now - 30.0 + (i as f64) * 1e-4;
+        for k in 0..5 {
+            if out.len() == n {
+                break;
+            }
+            let id = if k == 0 { root } else { EntityId::generate() };
+            let (name, parent) = if k == 0 {
+                ("orders-api".to_owned(), String::new())
+            } else {
+                (
+                    format!("inventory-{k}"),
+                    format!(r#""parent_id": "{root}", "#),
+                )
+            };
+            let doc = format!(
+                r#"{{"id": "{id}", "name": "{name}", "start_time": {s:.6}, {parent}"in_progress": false, "trace_id": "{trace}", "origin": "AWS::ECS::Container", "aws": {{"xray": {{"sdk": "X-Ray for Python", "sdk_version": "2.15.0"}}, "ecs": {{"container": "ip-10-0-1-{k}.ec2.internal"}}}}, "service": {{"runtime": "CPython", "runtime_version": "3.11.7"}}, "http": {{"request": {{"url": "http://127.0.0.1:8080/items/{i}", "method": "GET", "user_agent": "python-requests/2.34.2", "client_ip": "127.0.0.1"}}, "response": {{"status": 200, "content_length": 512}}}}, "annotations": {{"tier": "gold", "item": "sku-{i}"}}, "subsegments": [{{"id": "{sub}", "name": "dynamodb", "start_time": {s2:.6}, "end_time": {e2:.6}, "in_progress": false, "namespace": "aws", "http": {{"response": {{"status": 200}}}}, "aws": {{"operation": "GetItem", "region": "us-east-1", "request_id": "9AE86C15E345420BAA94160092A370BC", "table_name": "customers"}}}}], "end_time": {e:.6}}}"#,
+                s = start + k as f64 * 0.001,
+                s2 = start + k as f64 * 0.001 + 0.0002,
+                e2 = start + k as f64 * 0.001 + 0.0005,
+                e = start + 0.02,
+                sub = EntityId::generate(),
+            );
+            out.push((trace, id, start, doc));
+        }
+        i += 1;
+    }
+    out
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "fluoro-bench-{tag}-{}-{}",
+        std::process::id(),
+        EntityId::generate()
+    ));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+fn bare(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
+    let dir = temp_dir("bare");
+    let mut conn = rusqlite::Connection::open(dir.join("bare.sqlite")).unwrap();
+    conn.pragma_update(None, "page_size", fluoro_collector::store::PAGE_SIZE)
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    schema::migrate(&mut conn).unwrap();
+    let rows: Vec<IngestDoc> = docs
+        .iter()
+        .map(|(t, e, s, d)| IngestDoc {
+            trace_id: *t,
+            entity_id: *e,
+            in_progress: false,
+            start: *s,
+            end: Some(s + 0.02),
+            doc: d.clone(),
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in rows.chunks(2_500) {
+        let tx = conn.transaction().unwrap();
+        for batch in chunk.chunks(BATCH) {
+            insert_documents(&tx, batch, now_secs()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let rate = rows.len() as f64 / started.elapsed().as_secs_f64();
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+    rate
+}
+
+async fn post(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    addr: &str,
+    body: Bytes,
+) -> (u16, Bytes) {
+    let req = hyper::Request::post("/TraceSegments")
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes)
+}
+
+async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (f64, u64) {
+    let dir = temp_dir("api");
+    let mut cfg = fluoro_collector::Config::for_dir(&dir);
+    cfg.aggregate_delay = Duration::from_secs(1);
+    let collector = fluoro_collector::start(cfg).await.unwrap();
+    let addr = collector.addr().to_string();
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        docs.chunks(BATCH)
+            .map(|c| {
+                let list: Vec<&str> = c.iter().map(|d| d.3.as_str()).collect();
+                Bytes::from(
+                    serde_json::to_vec(&serde_json::json!({ "TraceSegmentDocuments": list }))
+                        .unwrap(),
+                )
+            })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let throttled = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (bodies, next, throttled, addr) = (
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            Arc::clone(&throttled),
+            addr.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(conn);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                loop {
+                    let (status, resp) = post(&mut sender, &addr, body.clone()).await;
+                    if status == 429 {
+                        throttled.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    }
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+                    assert!(
+                        resp.as_ref() == br#"{"UnprocessedTraceSegments":[]}"#,
+                        "{}",
+                        String::from_utf8_lossy(&resp)
+                    );
+                    break;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = docs.len() as f64 / elapsed;
+    let settle = Instant::now();
+    collector.shutdown().await.unwrap();
+    eprintln!(
+        "api: shutdown (flush + final aggregation) took {:.2} s",
+        settle.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (rate, throttled.load(Ordering::Relaxed))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let docs = documents(n);
+    let avg = docs.iter().map(|d| d.3.len()).sum::<usize>() / docs.len();
+    println!("ingest: {n} segments of ~{avg} bytes, {connections} connections, batches of {BATCH}");
+    let bare_rate = bare(&docs);
+    println!("bare sqlite insert: {bare_rate:>10.0} segments/s");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (api_rate, throttled) = rt.block_on(api(&docs, connections));
+    println!(
+        "PutTraceSegments:   {api_rate:>10.0} segments/s ({:.0}% of bare; {throttled} batches answered 429 and retried)",
+        100.0 * api_rate / bare_rate
+    );
+}

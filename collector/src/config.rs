@@ -1,0 +1,225 @@
+//! The collector's configuration: one typed struct, parsed from flags and `FLUORO_*` variables,
+//! validated before any socket is bound or file opened.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Default API and console address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2020";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./fluoro-data";
+/// Default retention: X-Ray keeps traces 30 days.
+pub const DEFAULT_RETENTION: &str = "30d";
+/// Default largest request body: 50 documents of 64 KiB plus JSON overhead.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Default most documents per PutTraceSegments, as AWS.
+pub const DEFAULT_MAX_DOCUMENTS: usize = 50;
+/// Default largest document, as AWS (64 KiB).
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+/// Default depth of the writer's queue, in write requests (one per API call).
+pub const DEFAULT_WRITE_QUEUE: usize = 256;
+/// Default quiet time before a changed trace's summary and graph statistics are recomputed.
+pub const DEFAULT_AGGREGATE_DELAY: &str = "1s";
+
+/// `fluoro-collector`: the X-Ray API, trace storage and the service graph.
+///
+/// Point any X-Ray client at it: `aws xray get-service-graph --endpoint-url http://127.0.0.1:2020`,
+/// boto3's `endpoint_url`, or the X-Ray daemon's `Endpoint` setting.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "fluoro-collector", version, about, long_about = None)]
+pub struct Config {
+    /// Address to serve the X-Ray API on.
+    #[arg(long, env = "FLUORO_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database (created if missing).
+    #[arg(long, env = "FLUORO_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+
+    /// How long traces are kept, e.g. `30d`, `12h`, `90m`, `3600s`.
+    #[arg(long, env = "FLUORO_RETENTION", default_value = DEFAULT_RETENTION, value_parser = parse_duration)]
+    pub retention: Duration,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "FLUORO_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Most documents accepted in one PutTraceSegments call.
+    #[arg(long, env = "FLUORO_MAX_DOCUMENTS", default_value_t = DEFAULT_MAX_DOCUMENTS)]
+    pub max_documents: usize,
+
+    /// Largest segment document accepted, in bytes.
+    #[arg(long, env = "FLUORO_MAX_DOCUMENT_BYTES", default_value_t = DEFAULT_MAX_DOCUMENT_BYTES)]
+    pub max_document_bytes: usize,
+
+    /// Write requests that may wait for the database writer; beyond it the API answers 429
+    /// ThrottledException, which every AWS client retries.
+    #[arg(long, env = "FLUORO_WRITE_QUEUE", default_value_t = DEFAULT_WRITE_QUEUE)]
+    pub write_queue: usize,
+
+    /// Quiet time after a trace's last document before its summary and its service-graph
+    /// statistics are (re)computed, e.g. `1s`, `500ms`, `0s`.
+    #[arg(long, env = "FLUORO_AGGREGATE_DELAY", default_value = DEFAULT_AGGREGATE_DELAY, value_parser = parse_duration)]
+    pub aggregate_delay: Duration,
+
+    /// File of `ACCESS_KEY_ID SECRET_ACCESS_KEY` lines; when set, every request must carry a
+    /// valid SigV4 signature (service `xray`) made with one of these keys.
+    #[arg(long, env = "FLUORO_AUTH_KEYS")]
+    pub auth_keys: Option<PathBuf>,
+
+    /// Region written into ARNs of sampling rules and groups.
+    #[arg(long, env = "FLUORO_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// Account id written into ARNs of sampling rules and groups.
+    #[arg(long, env = "FLUORO_ACCOUNT_ID", default_value = "000000000000")]
+    pub account_id: String,
+
+    /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list.
+    #[arg(long, env = "FLUORO_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Parses flags from `args` (the first item is the program name) and the given environment
+    /// lookups are clap's; tests pass explicit arguments and never touch the environment.
+    pub fn parse_from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Config::try_parse_from(args)
+    }
+
+    /// A configuration for tests and embedding: loopback on an ephemeral port, data in `dir`,
+    /// aggregation without delay.
+    pub fn for_dir(dir: impl Into<PathBuf>) -> Config {
+        let mut c = Config::try_parse_from(["fluoro-collector"]).unwrap_or_else(|e| {
+            // The defaults above always parse.
+            unreachable!("default config: {e}")
+        });
+        c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        c.data_dir = dir.into();
+        c.aggregate_delay = Duration::ZERO;
+        c
+    }
+
+    /// Checks values that clap cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_documents == 0 {
+            return Err(ConfigError("--max-documents must be at least 1".into()));
+        }
+        if self.max_document_bytes < 1024 {
+            return Err(ConfigError(
+                "--max-document-bytes must be at least 1024".into(),
+            ));
+        }
+        if self.max_body_bytes < self.max_document_bytes {
+            return Err(ConfigError(format!(
+                "--max-body-bytes ({}) must be at least --max-document-bytes ({})",
+                self.max_body_bytes, self.max_document_bytes
+            )));
+        }
+        if self.write_queue == 0 {
+            return Err(ConfigError("--write-queue must be at least 1".into()));
+        }
+        if self.retention < Duration::from_secs(60) {
+            return Err(ConfigError("--retention must be at least 1m".into()));
+        }
+        if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError(format!(
+                "--account-id must be 12 digits, got {:?}",
+                self.account_id
+            )));
+        }
+        if let Some(p) = &self.auth_keys
+            && !p.is_file()
+        {
+            return Err(ConfigError(format!(
+                "--auth-keys {}: no such file",
+                p.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Parses `30d`, `12h`, `90m`, `3600s`, `500ms` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected a number followed by ms, s, m, h or d"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        other => {
+            return Err(format!(
+                "{s:?}: unknown unit {other:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?}: not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let c = Config::parse_from_args(["fluoro-collector"]).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.retention, Duration::from_secs(30 * 86_400));
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn flags_override_and_bad_values_are_refused() {
+        let c = Config::parse_from_args([
+            "fluoro-collector",
+            "--listen",
+            "127.0.0.1:0",
+            "--retention",
+            "12h",
+            "--aggregate-delay",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(c.retention, Duration::from_secs(12 * 3600));
+        assert_eq!(c.aggregate_delay, Duration::from_millis(250));
+        assert!(Config::parse_from_args(["fluoro-collector", "--retention", "3w"]).is_err());
+        let mut c = Config::for_dir("/tmp/x");
+        c.max_documents = 0;
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "invalid configuration: --max-documents must be at least 1"
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! Prometheus metrics, kept as atomics and rendered in the text exposition format at `/metrics`.
+//!
+//! Names follow `fluoro_<component>_<name>_<unit>_total` for counters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Every counter and gauge the collector exports.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Documents stored by PutTraceSegments.
+    pub documents_accepted: AtomicU64,
+    /// Documents refused, by AWS error code.
+    documents_rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// API requests, by operation and HTTP status.
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// Calls answered 429 because the writer queue was full.
+    pub write_queue_full: AtomicU64,
+    /// Write requests waiting for the writer now.
+    pub write_queue_depth: AtomicU64,
+    /// Write batches committed.
+    pub write_batches: AtomicU64,
+    /// Total microseconds spent in write batches.
+    pub write_batch_micros: AtomicU64,
+    /// Traces whose summary and graph statistics were (re)computed.
+    pub traces_aggregated: AtomicU64,
+    /// Traces removed by retention.
+    pub traces_expired: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one refused document.
+    pub fn document_rejected(&self, code: &'static str) {
+        let mut m = self
+            .documents_rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *m.entry(code).or_default() += 1;
+    }
+
+    /// Counts one API request.
+    pub fn request(&self, operation: &str, status: u16) {
+        let mut m = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *m.entry((operation.to_owned(), status)).or_default() += 1;
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "fluoro_collector_documents_accepted_total",
+            "Segment documents stored.",
+            get(&self.documents_accepted),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fluoro_collector_documents_rejected_total Segment documents refused, by AWS error code.\n# TYPE fluoro_collector_documents_rejected_total counter"
+        );
+        for (code, n) in self
+            .documents_rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "fluoro_collector_documents_rejected_total{{reason=\"{code}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP fluoro_collector_requests_total API requests by operation and status.\n# TYPE fluoro_collector_requests_total counter"
+        );
+        for ((op, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "fluoro_collector_requests_total{{operation=\"{op}\",status=\"{status}\"}} {n}"
+            );
+        }
+        counter(
+            &mut out,
+            "fluoro_collector_write_queue_full_total",
+            "Requests answered 429 because the writer queue was full.",
+            get(&self.write_queue_full),
+        );
+        gauge(
+            &mut out,
+            "fluoro_collector_write_queue_depth",
+            "Write requests waiting for the database writer.",
+            get(&self.write_queue_depth),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_write_batches_total",
+            "Write transactions committed.",
+            get(&self.write_batches),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fluoro_collector_write_batch_seconds_total Time spent in write transactions.\n# TYPE fluoro_collector_write_batch_seconds_total counter\nfluoro_collector_write_batch_seconds_total {}",
+            get(&self.write_batch_micros) as f64 / 1e6
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_traces_aggregated_total",
+            "Trace summaries and graph statistics computed.",
+            get(&self.traces_aggregated),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_traces_expired_total",
+            "Traces removed by retention.",
+            get(&self.traces_expired),
+        );
+        out
+    }
+}

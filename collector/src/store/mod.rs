@@ -1,0 +1,365 @@
+//! Storage: SQLite in WAL mode. The only module that touches SQL.
+//!
+//! One dedicated thread owns the write connection. API handlers send it closures through a
+//! bounded queue and await the result; the thread drains whatever is queued, runs it in one
+//! transaction (each request in its own savepoint, so one failure does not undo the others) and
+//! then recomputes the summaries and graph statistics of traces that changed (see
+//! [`aggregate`]). Readers use their own connections from a small pool, on tokio's blocking
+//! threads. Schema versions live in `PRAGMA user_version` ([`schema`]).
+//!
+//! Layout: documents are clustered by trace (`documents` is a `WITHOUT ROWID` table keyed by
+//! `(trace_key, entity_id)`), so reading one trace is one range scan; traces are indexed by the
+//! epoch in their id and by update time; service-graph statistics are pre-aggregated per minute
+//! in `graph_buckets`, so a graph query merges at most one row per minute of its window.
+
+pub mod aggregate;
+pub mod schema;
+pub mod traces;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use std::sync::mpsc;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer queue is full: answer 429 and let the client retry.
+    #[error("the write queue is full ({0} requests waiting)")]
+    Busy(usize),
+    /// The writer thread is gone (shutting down).
+    #[error("the store is shutting down")]
+    Closed,
+    /// Stored data could not be decoded (a bug or a damaged file).
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+    /// The data directory could not be used.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Called once the transaction holding a write has committed (`None`) or failed.
+type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+/// A queued write: runs in its own savepoint; says whether to keep its changes.
+type WriteFn = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Database file.
+    pub path: PathBuf,
+    /// Depth of the write queue.
+    pub write_queue: usize,
+    /// Quiet time before a changed trace is aggregated.
+    pub aggregate_delay: Duration,
+    /// How long traces are kept.
+    pub retention: Duration,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::SyncSender<WriteFn>,
+    capacity: usize,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    metrics: Arc<Metrics>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+const MAX_IDLE_READERS: usize = 8;
+/// SQLite page size for new databases.
+pub const PAGE_SIZE: i64 = 16 * 1024;
+/// Most write requests run in one transaction.
+const MAX_BATCH: usize = 128;
+
+fn open_connection(path: &Path, write: bool) -> rusqlite::Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "cache_size", -64_000)?; // 64 MB
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database and starts the writer thread.
+    pub fn open(cfg: &StoreConfig, metrics: Arc<Metrics>) -> Result<Store, StoreError> {
+        if let Some(dir) = cfg.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let mut conn = open_connection(&cfg.path, true)?;
+        // Only takes effect on a new database. 16 KiB pages hold ~15 one-kilobyte documents
+        // each; with SQLite's default 4 KiB pages the document B-tree spills into overflow
+        // pages and ingest runs at less than half the speed (docs/benchmarks.md).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(mode, "sqlite refused WAL mode");
+        }
+        conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
+        schema::migrate(&mut conn)?;
+
+        let (tx, rx) = mpsc::sync_channel::<WriteFn>(cfg.write_queue);
+        let writer = Writer {
+            conn,
+            rx,
+            metrics: Arc::clone(&metrics),
+            aggregate_delay: cfg.aggregate_delay,
+            retention: cfg.retention,
+        };
+        let handle = std::thread::Builder::new()
+            .name("fluoro-store-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                tx,
+                capacity: cfg.write_queue,
+                path: cfg.path.clone(),
+                readers: Mutex::new(Vec::new()),
+                metrics,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer's transaction. Fails with [`StoreError::Busy`] at once when the
+    /// queue is full, so callers can answer 429 instead of waiting.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: WriteFn = Box::new(move |conn| {
+            let result = f(conn);
+            let keep = result.is_ok();
+            let finish: Finish = Box::new(move |commit_error| {
+                let out = match commit_error {
+                    None => result,
+                    Some(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+                };
+                let _ = reply.send(out);
+            });
+            (keep, finish)
+        });
+        match self.inner.tx.try_send(job) {
+            Ok(()) => {
+                self.inner
+                    .metrics
+                    .write_queue_depth
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::TrySendError::Full(_)) => {
+                self.inner
+                    .metrics
+                    .write_queue_full
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(StoreError::Busy(self.inner.capacity));
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection, off the async workers.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let conn = inner
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop();
+            let conn = match conn {
+                Some(c) => c,
+                None => open_connection(&inner.path, false)?,
+            };
+            let out = f(&conn);
+            let mut pool = inner
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Stops accepting writes, lets the writer finish what is queued (including a last
+    /// aggregation pass) and waits for it.
+    pub async fn close(self) {
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        // Dropping every sender ends the writer loop once the queue is drained; handlers still
+        // holding a clone finish their in-flight request first.
+        drop(self);
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    rx: mpsc::Receiver<WriteFn>,
+    metrics: Arc<Metrics>,
+    aggregate_delay: Duration,
+    retention: Duration,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let tick =
+            Duration::from_millis(100).min(self.aggregate_delay.max(Duration::from_millis(10)));
+        let mut last_retention = Instant::now() - Duration::from_secs(3600);
+        let mut open = true;
+        while open {
+            let mut batch: Vec<WriteFn> = Vec::new();
+            // Wait for work, but wake up regularly to aggregate quiet traces.
+            match self.recv_timeout(tick) {
+                Recv::Job(job) => batch.push(job),
+                Recv::Timeout => {}
+                Recv::Closed => open = false,
+            }
+            while batch.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.metrics
+                    .write_queue_depth
+                    .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+                self.commit(batch);
+            }
+            let delay = if open {
+                self.aggregate_delay
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = aggregate::run_pass(&mut self.conn, delay, &self.metrics) {
+                tracing::error!(error = %e, "aggregation pass failed");
+            }
+            if last_retention.elapsed() >= Duration::from_secs(60) {
+                last_retention = Instant::now();
+                match traces::expire(&mut self.conn, self.retention) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        self.metrics
+                            .traces_expired
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        tracing::info!(traces = n, "retention removed old traces");
+                    }
+                    Err(e) => tracing::error!(error = %e, "retention pass failed"),
+                }
+            }
+        }
+        // Final pass so nothing waits for a delay that will never come.
+        if let Err(e) = aggregate::run_pass(&mut self.conn, Duration::ZERO, &self.metrics) {
+            tracing::error!(error = %e, "final aggregation pass failed");
+        }
+        if let Err(e) = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+            tracing::warn!(error = %e, "wal checkpoint at shutdown failed");
+        }
+        tracing::debug!("store writer stopped");
+    }
+
+    fn recv_timeout(&mut self, timeout: Duration) -> Recv {
+        match self.rx.recv_timeout(timeout) {
+            Ok(job) => Recv::Job(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => Recv::Timeout,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Recv::Closed,
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<WriteFn>) {
+        let started = Instant::now();
+        let n = batch.len();
+        let mut finishers = Vec::with_capacity(n);
+        let result = (|| -> rusqlite::Result<()> {
+            let mut tx = self.conn.transaction()?;
+            for job in batch {
+                let mut sp = tx.savepoint()?;
+                let (keep, finish) = job(&sp);
+                finishers.push(finish);
+                if keep {
+                    sp.commit()?;
+                } else {
+                    sp.rollback()?;
+                    sp.commit()?;
+                }
+            }
+            tx.commit()
+        })();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, requests = n, "write transaction failed");
+        }
+        for finish in finishers {
+            finish(result.as_ref().err());
+        }
+        self.metrics.write_batches.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .write_batch_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+enum Recv {
+    Job(WriteFn),
+    Timeout,
+    Closed,
+}

@@ -1,0 +1,313 @@
+//! Documents of one trace → the assembled trace.
+//!
+//! Every document, and every subsegment embedded in one, is an *occurrence* of an entity id.
+//! The same id can occur several times (an in-progress document and its complete replacement,
+//! a subsegment streamed on its own and also embedded in its parent, a store that kept a
+//! duplicate); one occurrence per id wins ([`better`]): a complete occurrence beats an
+//! in-progress one, between two complete ones the later `end_time` wins, and a total order on
+//! the rest keeps the choice independent of arrival order.
+//!
+//! The trees are then rebuilt from the winners: an entity's children are the subsegments
+//! embedded in its winning occurrence, in the order sent, followed by the independent
+//! subsegments whose `parent_id` names it, by start time then id. An embedded subsegment's
+//! parent is the entity it is embedded in (Go writes the *root* segment's id in embedded
+//! `parent_id`s, so that member is not used for embedded subsegments). Each id is placed once.
+//! Segments (top-level documents without `"type": "subsegment"`) are the roots; independent
+//! subsegments that cannot be reached from a segment become orphans.
+//!
+//! Nothing in a document is changed except its `subsegments` member; the inferred segments of
+//! [`super::inferred`] are appended at the end.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use fluoro_proto::ids::TraceId;
+use fluoro_proto::segment::Segment;
+
+use super::AssembledTrace;
+use super::inferred;
+
+/// Assembles one trace from every top-level document the store holds for it (segments and
+/// independent subsegments, in any order, duplicates allowed).
+pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
+    let arena = Arena::explode(docs);
+    let mut b = Builder::new(&arena);
+
+    // Segment roots: ids with a top-level occurrence that is not an independent subsegment,
+    // plus top-level segments without an id (kept as they are). They are reserved first, so
+    // that a segment is never nested as somebody's child.
+    let mut roots: Vec<usize> = Vec::new();
+    let mut seen_ids: HashSet<&str> = HashSet::new();
+    for (i, o) in arena.occ.iter().enumerate() {
+        if !o.top_level || o.seg.is_subsegment() {
+            continue;
+        }
+        match o.seg.id.as_deref() {
+            Some(id) => {
+                if seen_ids.insert(id) {
+                    roots.push(b.winner(id));
+                    b.placed.insert(id);
+                }
+            }
+            None => roots.push(i),
+        }
+    }
+    sort_occurrences(&arena, &mut roots);
+    let mut segments: Vec<Segment> = roots.into_iter().map(|r| b.build(r)).collect();
+
+    // Orphans: independent subsegments not reached from any segment. Each walks up its parent
+    // chain through other unplaced entities, so that a chain of orphans nests as one tree.
+    let mut pending: Vec<usize> = Vec::new();
+    let mut pending_ids: HashSet<&str> = HashSet::new();
+    for (i, o) in arena.occ.iter().enumerate() {
+        if !o.top_level || !o.seg.is_subsegment() {
+            continue;
+        }
+        match o.seg.id.as_deref() {
+            Some(id) => {
+                if pending_ids.insert(id) {
+                    pending.push(b.winner(id));
+                }
+            }
+            None => pending.push(i),
+        }
+    }
+    sort_occurrences(&arena, &mut pending);
+    let mut orphans = Vec::new();
+    for occ in pending {
+        let Some(id) = arena.occ[occ].seg.id.as_deref() else {
+            orphans.push(b.build(occ));
+            continue;
+        };
+        if b.placed.contains(id) {
+            continue;
+        }
+        let root = b.orphan_root(id);
+        b.placed.insert(root);
+        orphans.push(b.build(b.winner(root)));
+    }
+    sort_segments(&mut orphans);
+
+    let trace_id = id.to_string();
+    segments.extend(inferred::inferred_segments(&segments, &trace_id));
+    sort_segments(&mut segments);
+
+    AssembledTrace {
+        id,
+        segments,
+        orphans,
+    }
+}
+
+/// One occurrence of an entity: a top-level document or an embedded subsegment.
+struct Occurrence {
+    /// The document with `subsegments` taken out.
+    seg: Segment,
+    /// Whether the document had a `subsegments` member (kept, even if empty, when rebuilt).
+    had_subsegments: bool,
+    /// Occurrences embedded in this one, in document order.
+    children: Vec<usize>,
+    /// The occurrence this one is embedded in.
+    container: Option<usize>,
+    /// A document of its own (as opposed to embedded).
+    top_level: bool,
+}
+
+struct Arena {
+    occ: Vec<Occurrence>,
+    by_id: HashMap<String, Vec<usize>>,
+}
+
+impl Arena {
+    fn explode(docs: Vec<Segment>) -> Arena {
+        let mut arena = Arena {
+            occ: Vec::new(),
+            by_id: HashMap::new(),
+        };
+        for doc in docs {
+            arena.push(doc, None);
+        }
+        arena
+    }
+
+    fn push(&mut self, mut seg: Segment, container: Option<usize>) -> usize {
+        let subs = seg.subsegments.take();
+        let idx = self.occ.len();
+        if let Some(id) = &seg.id {
+            self.by_id.entry(id.clone()).or_default().push(idx);
+        }
+        self.occ.push(Occurrence {
+            seg,
+            had_subsegments: subs.is_some(),
+            children: Vec::new(),
+            container,
+            top_level: container.is_none(),
+        });
+        let children: Vec<usize> = subs
+            .into_iter()
+            .flatten()
+            .map(|s| self.push(s, Some(idx)))
+            .collect();
+        self.occ[idx].children = children;
+        idx
+    }
+}
+
+/// A document is complete when it has an `end_time` and is not marked in progress.
+pub(super) fn is_complete(seg: &Segment) -> bool {
+    seg.in_progress != Some(true) && seg.end_time.is_some()
+}
+
+/// Which of two occurrences of the same id wins: `Greater` when `a` does.
+fn better(a: &Segment, b: &Segment) -> Ordering {
+    let end = |s: &Segment| {
+        s.end_time
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |t| t.as_secs_f64())
+    };
+    let start = |s: &Segment| {
+        s.start_time
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |t| t.as_secs_f64())
+    };
+    is_complete(a)
+        .cmp(&is_complete(b))
+        .then_with(|| end(a).total_cmp(&end(b)))
+        .then_with(|| start(a).total_cmp(&start(b)))
+        // Same completeness and times: any total order will do, as long as it does not depend
+        // on arrival order. Prefer the occurrence that says more, then the larger text.
+        .then_with(|| {
+            let (ja, jb) = (a.to_json(), b.to_json());
+            ja.len().cmp(&jb.len()).then_with(|| ja.cmp(&jb))
+        })
+}
+
+/// Start time for ordering: missing sorts last.
+pub(super) fn start_key(seg: &Segment) -> f64 {
+    seg.start_time
+        .as_ref()
+        .map_or(f64::INFINITY, |t| t.as_secs_f64())
+}
+
+/// Orders documents by start time, then id, then text (only reached for duplicate-free input
+/// that still ties, e.g. two anonymous documents).
+pub(super) fn order(a: &Segment, b: &Segment) -> Ordering {
+    start_key(a)
+        .total_cmp(&start_key(b))
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| a.to_json().cmp(&b.to_json()))
+}
+
+fn sort_segments(segs: &mut [Segment]) {
+    segs.sort_by(order);
+}
+
+fn sort_occurrences(arena: &Arena, occs: &mut [usize]) {
+    occs.sort_by(|&a, &b| order(&arena.occ[a].seg, &arena.occ[b].seg));
+}
+
+struct Builder<'a> {
+    arena: &'a Arena,
+    winners: HashMap<&'a str, usize>,
+    /// Parent id → ids of independent subsegments naming it, by start time then id.
+    independent: HashMap<&'a str, Vec<&'a str>>,
+    /// Ids already placed in some tree (or reserved for a segment root).
+    placed: HashSet<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(arena: &'a Arena) -> Builder<'a> {
+        let winners: HashMap<&str, usize> = arena
+            .by_id
+            .iter()
+            .map(|(id, occs)| {
+                let best = occs
+                    .iter()
+                    .copied()
+                    .max_by(|&a, &b| better(&arena.occ[a].seg, &arena.occ[b].seg))
+                    .unwrap_or(occs[0]);
+                (id.as_str(), best)
+            })
+            .collect();
+        let mut independent: HashMap<&str, Vec<&str>> = HashMap::new();
+        for o in &arena.occ {
+            if !o.top_level || !o.seg.is_subsegment() {
+                continue;
+            }
+            if let (Some(id), Some(parent)) = (o.seg.id.as_deref(), o.seg.parent_id.as_deref()) {
+                let list = independent.entry(parent).or_default();
+                if !list.contains(&id) {
+                    list.push(id);
+                }
+            }
+        }
+        for list in independent.values_mut() {
+            list.sort_by(|a, b| order(&arena.occ[winners[a]].seg, &arena.occ[winners[b]].seg));
+        }
+        Builder {
+            arena,
+            winners,
+            independent,
+            placed: HashSet::new(),
+        }
+    }
+
+    fn winner(&self, id: &str) -> usize {
+        self.winners[id]
+    }
+
+    /// Rebuilds the tree of an occurrence (the winner of its id, or an anonymous one).
+    fn build(&mut self, occ: usize) -> Segment {
+        let arena = self.arena;
+        let o = &arena.occ[occ];
+        let mut seg = o.seg.clone();
+        let mut kids = Vec::new();
+        for &c in &o.children {
+            match arena.occ[c].seg.id.as_deref() {
+                Some(cid) => {
+                    if self.placed.insert(cid) {
+                        let w = self.winner(cid);
+                        kids.push(self.build(w));
+                    }
+                }
+                None => kids.push(self.build(c)),
+            }
+        }
+        if let Some(id) = o.seg.id.as_deref() {
+            let independent = self.independent.get(id).cloned().unwrap_or_default();
+            for cid in independent {
+                if self.placed.insert(cid) {
+                    let w = self.winner(cid);
+                    kids.push(self.build(w));
+                }
+            }
+        }
+        if !kids.is_empty() || o.had_subsegments {
+            seg.subsegments = Some(kids);
+        }
+        seg
+    }
+
+    /// The parent id of an entity: the entity its winning occurrence is embedded in, or the
+    /// `parent_id` of an independent document.
+    fn parent_of(&self, id: &str) -> Option<&'a str> {
+        let o = &self.arena.occ[self.winner(id)];
+        match o.container {
+            Some(c) => self.arena.occ[c].seg.id.as_deref(),
+            None => o.seg.parent_id.as_deref(),
+        }
+    }
+
+    /// Walks up from an unplaced entity through unplaced, known parents; returns the topmost.
+    fn orphan_root(&self, id: &'a str) -> &'a str {
+        let mut cur = id;
+        let mut walked = HashSet::from([id]);
+        while let Some(p) = self.parent_of(cur) {
+            if !self.winners.contains_key(p) || self.placed.contains(p) || !walked.insert(p) {
+                break;
+            }
+            cur = p;
+        }
+        cur
+    }
+}

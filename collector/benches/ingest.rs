@@ -1,5 +1,5 @@
 //! Ingest load tool: sustained PutTraceSegments ingest beside the bare SQLite insert rate of the
-//! same rows, measured in one run.
+//! same rows, measured in one run, then query latencies over the stored data.
 //!
 //! `cargo bench -p fluoro-collector --bench ingest -- [SEGMENTS] [CONNECTIONS]`
 //! (defaults: 200,000 segments, 4 connections).
@@ -12,6 +12,10 @@
 //!    The rate counts documents acknowledged with no `UnprocessedTraceSegments`; 429 answers are
 //!    retried after a short pause (and counted). Aggregation of summaries and graph statistics
 //!    runs as in production (1 s after a trace goes quiet) and its time is included.
+//!
+//! 3. **queries**: once the aggregator has caught up (reported), 200 BatchGetTraces of 5 ids,
+//!    50 first pages of GetTraceSummaries over the last hour and 50 GetServiceGraph over the last
+//!    hour, on one keep-alive connection: p50 and p99.
 //!
 //! Documents are ~1 KB segments shaped like the captured Python Flask segments, five per trace
 //! (one service segment calling four downstream services), arriving trace by trace.
@@ -27,6 +31,10 @@ use fluoro_collector::store::traces::{IngestDoc, insert_documents, now_secs};
 use fluoro_proto::ids::{EntityId, TraceId};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+
+/// The same allocator as the `fluoro-collector` binary.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 50;
 
@@ -119,6 +127,7 @@ async fn post(
         .header("content-type", "application/json")
         .body(Full::new(body))
         .unwrap();
+    sender.ready().await.unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -186,6 +195,7 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
     }
     let elapsed = started.elapsed().as_secs_f64();
     let rate = docs.len() as f64 / elapsed;
+    queries(&addr, docs).await;
     let settle = Instant::now();
     collector.shutdown().await.unwrap();
     eprintln!(
@@ -194,6 +204,96 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
     );
     let _ = std::fs::remove_dir_all(&dir);
     (rate, throttled.load(Ordering::Relaxed))
+}
+
+fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Query latencies over what was just ingested, through the API on one connection, once the
+/// aggregator has caught up (time-to-catch-up is reported too).
+async fn queries(addr: &str, docs: &[(TraceId, EntityId, f64, String)]) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut call = async |path: &str, body: serde_json::Value| -> (f64, serde_json::Value) {
+        let req = hyper::Request::post(path)
+            .header("host", addr)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
+            .unwrap();
+        let t = Instant::now();
+        sender.ready().await.unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        assert!(
+            status.is_success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        (ms, serde_json::from_slice(&bytes).unwrap())
+    };
+    let now = now_secs();
+    let window = serde_json::json!({ "StartTime": now - 3600.0, "EndTime": now + 60.0 });
+    // Wait for the aggregator: the graph must count every trace.
+    let traces = docs.len().div_ceil(5) as u64;
+    let caught_up = Instant::now();
+    loop {
+        let (_, g) = call("/ServiceGraph", window.clone()).await;
+        let clients: u64 = g["Services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Type"] == "client")
+            .flat_map(|s| s["Edges"].as_array().unwrap().iter())
+            .map(|e| e["SummaryStatistics"]["TotalCount"].as_u64().unwrap_or(0))
+            .sum();
+        if clients >= traces {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "aggregation caught up {:.1} s after the last batch",
+        caught_up.elapsed().as_secs_f64()
+    );
+    let ids: Vec<String> = docs.iter().step_by(5).map(|d| d.0.to_string()).collect();
+    let mut batch = Vec::new();
+    for i in 0..200 {
+        let pick: Vec<&String> = (0..5)
+            .map(|k| &ids[(i * 7919 + k * 104_729) % ids.len()])
+            .collect();
+        let (ms, body) = call("/Traces", serde_json::json!({ "TraceIds": pick })).await;
+        assert_eq!(body["Traces"].as_array().unwrap().len(), 5);
+        batch.push(ms);
+    }
+    let mut summaries = Vec::new();
+    for _ in 0..50 {
+        let (ms, body) = call("/TraceSummaries", window.clone()).await;
+        assert!(!body["TraceSummaries"].as_array().unwrap().is_empty());
+        summaries.push(ms);
+    }
+    let mut graph = Vec::new();
+    for _ in 0..50 {
+        graph.push(call("/ServiceGraph", window.clone()).await.0);
+    }
+    for (name, v, target) in [
+        ("BatchGetTraces (5 ids)", batch, 5.0),
+        ("GetTraceSummaries (first page, 1 h)", summaries, 100.0),
+        ("GetServiceGraph (1 h)", graph, 50.0),
+    ] {
+        println!(
+            "{name:<38} p50 {:>7.2} ms  p99 {:>7.2} ms  (target p50 < {target} ms)",
+            percentile(v.clone(), 0.5),
+            percentile(v, 0.99)
+        );
+    }
 }
 
 fn main() {

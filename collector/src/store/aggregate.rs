@@ -3,52 +3,51 @@
 //! into the per-minute graph bucket of the trace's start (the old contribution subtracted, the
 //! new one added). Graph and time-series queries then read buckets, never segments.
 //!
-//! Runs on the writer thread between write batches, in its own transactions of at most
-//! [`TRACES_PER_PASS`] traces, so ingestion is never blocked for long.
+//! The [`Aggregator`] runs on its own thread with its own read connection: it does the costly
+//! part (reading and parsing documents, assembling, summarizing, deriving the graph) and hands
+//! the writer one small job per pass of at most [`TRACES_PER_PASS`] traces, which only moves
+//! contributions between buckets and updates rows. A trace that received a document in between
+//! is left for the next pass (its revision no longer matches).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fluoro_proto::ids::TraceId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::StoreError;
 use super::traces::{load_documents, now_secs};
+use super::{BlockingWriter, StoreError};
 use crate::graph::{self, GraphContribution};
 use crate::metrics::Metrics;
 use crate::trace;
 
-/// Most traces settled in one transaction.
+/// Most traces settled in one pass (one writer transaction).
 pub const TRACES_PER_PASS: usize = 500;
 /// Bucket width of the pre-aggregated graph, in seconds (the graph module's).
 const BUCKET_SECS: i64 = graph::BUCKET_SECS as i64;
+/// How often an idle aggregator looks for quiet traces.
+const IDLE_TICK: Duration = Duration::from_millis(100);
 
-struct Pending {
+/// One trace's new state, computed off the writer.
+struct Settled {
     key: i64,
-    id: TraceId,
     revision: i64,
-    bucket: Option<i64>,
-    contribution: Option<String>,
+    old: Option<(i64, GraphContribution)>,
+    bucket: i64,
+    contribution: GraphContribution,
+    contribution_json: String,
+    summary_json: String,
 }
 
-/// Settles every trace that changed and has been quiet for `delay`. Returns how many.
-pub fn run_pass(
-    conn: &mut Connection,
+/// The aggregation thread.
+pub(crate) struct Aggregator {
+    conn: Connection,
+    writer: BlockingWriter,
     delay: Duration,
-    metrics: &Metrics,
-) -> Result<usize, StoreError> {
-    let mut total = 0;
-    loop {
-        let n = settle_some(conn, delay)?;
-        metrics
-            .traces_aggregated
-            .fetch_add(n as u64, Ordering::Relaxed);
-        total += n;
-        if n < TRACES_PER_PASS {
-            return Ok(total);
-        }
-    }
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
 }
 
 fn decode(json: &str, what: &str) -> Result<GraphContribution, StoreError> {
@@ -57,6 +56,109 @@ fn decode(json: &str, what: &str) -> Result<GraphContribution, StoreError> {
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+impl Aggregator {
+    pub(crate) fn new(
+        conn: Connection,
+        writer: BlockingWriter,
+        delay: Duration,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Aggregator {
+        Aggregator {
+            conn,
+            writer,
+            delay,
+            metrics,
+            stop,
+        }
+    }
+
+    pub(crate) fn run(self) {
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            // When stopping, settle everything now: nothing will wait out the delay.
+            let delay = if stopping { Duration::ZERO } else { self.delay };
+            match self.pass(delay) {
+                Ok(n) if n == TRACES_PER_PASS => continue,
+                Ok(_) if stopping => break,
+                Ok(_) => std::thread::sleep(IDLE_TICK),
+                Err(StoreError::Closed) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "aggregation pass failed");
+                    if stopping {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        tracing::debug!("aggregator stopped");
+    }
+
+    /// Settles up to [`TRACES_PER_PASS`] traces quiet for `delay`; returns how many it looked at.
+    fn pass(&self, delay: Duration) -> Result<usize, StoreError> {
+        let settled = self.compute(delay)?;
+        let n = settled.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        // The read statement is finished before the writer is asked, so this connection holds
+        // no snapshot while the writer commits.
+        let applied = self.writer.write(move |conn| apply(conn, settled))?;
+        self.metrics
+            .traces_aggregated
+            .fetch_add(applied as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn compute(&self, delay: Duration) -> Result<Vec<Settled>, StoreError> {
+        let cutoff = now_secs() - delay.as_secs_f64();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT trace_key, trace_id, revision, bucket, contribution FROM traces
+             WHERE settled_revision < revision AND updated_at <= ?1
+             ORDER BY updated_at LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![cutoff, TRACES_PER_PASS as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut settled = Vec::new();
+        for row in rows {
+            let (key, blob, revision, bucket, old) = row?;
+            let bytes: [u8; 16] = blob
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
+            let id = TraceId::from_bytes(bytes);
+            let docs = load_documents(&self.conn, key)?;
+            let assembled = trace::assemble(id, docs);
+            let summary = trace::summarize(&assembled);
+            let contribution = graph::contribution(&assembled);
+            let start = summary
+                .start_time
+                .map_or(f64::from(id.epoch_secs()), |t| t.0);
+            let old = match (bucket, old) {
+                (Some(b), Some(json)) => Some((b, decode(&json, "trace contribution")?)),
+                _ => None,
+            };
+            settled.push(Settled {
+                key,
+                revision,
+                old,
+                bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
+                contribution_json: encode(&contribution)?,
+                contribution,
+                summary_json: encode(&summary)?,
+            });
+        }
+        Ok(settled)
+    }
 }
 
 /// The bucket's contribution, loaded on first use.
@@ -81,85 +183,48 @@ fn bucket_mut<'a>(
         .ok_or_else(|| StoreError::Internal("graph bucket vanished".into()))
 }
 
-fn settle_some(conn: &mut Connection, delay: Duration) -> Result<usize, StoreError> {
-    let cutoff = now_secs() - delay.as_secs_f64();
-    let tx = conn.transaction()?;
-    let pending: Vec<Pending> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT trace_key, trace_id, revision, bucket, contribution FROM traces
-             WHERE settled_revision < revision AND updated_at <= ?1
-             ORDER BY updated_at LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![cutoff, TRACES_PER_PASS as i64], |r| {
-            let blob: Vec<u8> = r.get(1)?;
-            Ok((r.get(0)?, blob, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, blob, revision, bucket, contribution): (
-                i64,
-                Vec<u8>,
-                i64,
-                Option<i64>,
-                Option<String>,
-            ) = row?;
-            let bytes: [u8; 16] = blob
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
-            out.push(Pending {
-                key,
-                id: TraceId::from_bytes(bytes),
-                revision,
-                bucket,
-                contribution,
-            });
-        }
-        out
-    };
-    if pending.is_empty() {
-        return Ok(0);
-    }
+/// Runs on the writer: moves each trace's contribution between buckets and stores its summary,
+/// unless the trace changed since it was computed. Returns how many were applied.
+fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> {
     let mut buckets: HashMap<i64, GraphContribution> = HashMap::new();
+    let mut applied = 0;
     {
-        let mut update = tx.prepare_cached(
+        let mut current =
+            conn.prepare_cached("SELECT revision FROM traces WHERE trace_key = ?1")?;
+        let mut update = conn.prepare_cached(
             "UPDATE traces SET settled_revision = ?2, summary = ?3, contribution = ?4, bucket = ?5
              WHERE trace_key = ?1",
         )?;
-        for p in &pending {
-            let docs = load_documents(&tx, p.key)?;
-            let assembled = trace::assemble(p.id, docs);
-            let summary = trace::summarize(&assembled);
-            let contribution = graph::contribution(&assembled);
-            if let (Some(b), Some(old)) = (p.bucket, &p.contribution) {
-                let old = decode(old, "trace contribution")?;
-                bucket_mut(&mut buckets, &tx, b)?.subtract(&old);
+        for s in settled {
+            let revision: Option<i64> = current.query_row([s.key], |r| r.get(0)).optional()?;
+            if revision != Some(s.revision) {
+                continue; // changed (or expired) since: the next pass redoes it
             }
-            let start = summary
-                .start_time
-                .map_or(f64::from(p.id.epoch_secs()), |t| t.0);
-            let bucket = (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS;
-            bucket_mut(&mut buckets, &tx, bucket)?.merge(&contribution);
+            if let Some((b, old)) = &s.old {
+                bucket_mut(&mut buckets, conn, *b)?.subtract(old);
+            }
+            bucket_mut(&mut buckets, conn, s.bucket)?.merge(&s.contribution);
             update.execute(params![
-                p.key,
-                p.revision,
-                encode(&summary)?,
-                encode(&contribution)?,
-                bucket
+                s.key,
+                s.revision,
+                s.summary_json,
+                s.contribution_json,
+                s.bucket
             ])?;
-        }
-        let mut put = tx.prepare_cached(
-            "INSERT INTO graph_buckets (bucket, data) VALUES (?1, ?2)
-             ON CONFLICT (bucket) DO UPDATE SET data = excluded.data",
-        )?;
-        let mut del = tx.prepare_cached("DELETE FROM graph_buckets WHERE bucket = ?1")?;
-        for (b, g) in &buckets {
-            if g.is_empty() {
-                del.execute([b])?;
-            } else {
-                put.execute(params![b, encode(g)?])?;
-            }
+            applied += 1;
         }
     }
-    tx.commit()?;
-    Ok(pending.len())
+    let mut put = conn.prepare_cached(
+        "INSERT INTO graph_buckets (bucket, data) VALUES (?1, ?2)
+         ON CONFLICT (bucket) DO UPDATE SET data = excluded.data",
+    )?;
+    let mut del = conn.prepare_cached("DELETE FROM graph_buckets WHERE bucket = ?1")?;
+    for (b, g) in &buckets {
+        if g.is_empty() {
+            del.execute([b])?;
+        } else {
+            put.execute(params![b, encode(g)?])?;
+        }
+    }
+    Ok(applied)
 }

@@ -2,9 +2,10 @@
 //!
 //! One dedicated thread owns the write connection. API handlers send it closures through a
 //! bounded queue and await the result; the thread drains whatever is queued, runs it in one
-//! transaction (each request in its own savepoint, so one failure does not undo the others) and
-//! then recomputes the summaries and graph statistics of traces that changed (see
-//! [`aggregate`]). Readers use their own connections from a small pool, on tokio's blocking
+//! transaction (each request in its own savepoint, so one failure does not undo the others). A
+//! second thread, the aggregator ([`aggregate`]), recomputes the summaries and graph statistics
+//! of traces that changed, on its own read connection, and hands the writer only the small
+//! updates to apply. Readers use their own connections from a small pool, on tokio's blocking
 //! threads. Schema versions live in `PRAGMA user_version` ([`schema`]).
 //!
 //! Layout: documents are clustered by trace (`documents` is a `WITHOUT ROWID` table keyed by
@@ -17,7 +18,7 @@ pub mod schema;
 pub mod traces;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     metrics: Arc<Metrics>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    aggregator: Mutex<Option<std::thread::JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
 }
 
 const MAX_IDLE_READERS: usize = 8;
@@ -140,13 +143,28 @@ impl Store {
             conn,
             rx,
             metrics: Arc::clone(&metrics),
-            aggregate_delay: cfg.aggregate_delay,
             retention: cfg.retention,
         };
         let handle = std::thread::Builder::new()
             .name("fluoro-store-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let aggregator = aggregate::Aggregator::new(
+            open_connection(&cfg.path, false)?,
+            BlockingWriter {
+                tx: tx.clone(),
+                metrics: Arc::clone(&metrics),
+                capacity: cfg.write_queue,
+            },
+            cfg.aggregate_delay,
+            Arc::clone(&metrics),
+            Arc::clone(&stop),
+        );
+        let aggregator = std::thread::Builder::new()
+            .name("fluoro-aggregator".into())
+            .spawn(move || aggregator.run())
+            .map_err(|e| StoreError::Internal(format!("cannot start aggregator thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 tx,
@@ -155,6 +173,8 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 metrics,
                 writer: Mutex::new(Some(handle)),
+                aggregator: Mutex::new(Some(aggregator)),
+                stop,
             }),
         })
     }
@@ -166,35 +186,13 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
-        let job: WriteFn = Box::new(move |conn| {
-            let result = f(conn);
-            let keep = result.is_ok();
-            let finish: Finish = Box::new(move |commit_error| {
-                let out = match commit_error {
-                    None => result,
-                    Some(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
-                };
-                let _ = reply.send(out);
-            });
-            (keep, finish)
-        });
-        match self.inner.tx.try_send(job) {
-            Ok(()) => {
-                self.inner
-                    .metrics
-                    .write_queue_depth
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            Err(mpsc::TrySendError::Full(_)) => {
-                self.inner
-                    .metrics
-                    .write_queue_full
-                    .fetch_add(1, Ordering::Relaxed);
-                return Err(StoreError::Busy(self.inner.capacity));
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
-        }
+        let rx = submit(
+            &self.inner.tx,
+            &self.inner.metrics,
+            self.inner.capacity,
+            false,
+            f,
+        )?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -229,21 +227,29 @@ impl Store {
         .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
-    /// Stops accepting writes, lets the writer finish what is queued (including a last
-    /// aggregation pass) and waits for it.
+    /// Stops accepting writes, lets the writer finish what is queued, lets the aggregator run
+    /// a last pass without delay, and waits for both.
     pub async fn close(self) {
-        let handle = self
-            .inner
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        // Dropping every sender ends the writer loop once the queue is drained; handlers still
-        // holding a clone finish their in-flight request first.
+        let take = |m: &Mutex<Option<std::thread::JoinHandle<()>>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        };
+        let writer = take(&self.inner.writer);
+        let aggregator = take(&self.inner.aggregator);
+        self.inner.stop.store(true, Ordering::Release);
+        // The aggregator holds a sender too: the writer ends once the aggregator has finished
+        // its last pass and every handler holding a clone of the store has finished.
         drop(self);
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(h) = aggregator {
+                let _ = h.join();
+            }
+            if let Some(h) = writer {
+                let _ = h.join();
+            }
+        })
+        .await;
     }
 
     /// The database file.
@@ -252,23 +258,87 @@ impl Store {
     }
 }
 
+type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+/// Queues `f` for the writer without waiting; [`StoreError::Busy`] when the queue is full.
+fn submit<T, F>(
+    tx: &mpsc::SyncSender<WriteFn>,
+    metrics: &Metrics,
+    capacity: usize,
+    wait: bool,
+    f: F,
+) -> Result<Reply<T>, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, rx) = oneshot::channel();
+    let job: WriteFn = Box::new(move |conn| {
+        let result = f(conn);
+        let keep = result.is_ok();
+        let finish: Finish = Box::new(move |commit_error| {
+            let out = match commit_error {
+                None => result,
+                Some(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+            };
+            let _ = reply.send(out);
+        });
+        (keep, finish)
+    });
+    if wait {
+        tx.send(job).map_err(|_| StoreError::Closed)?;
+        metrics.write_queue_depth.fetch_add(1, Ordering::Relaxed);
+        return Ok(rx);
+    }
+    match tx.try_send(job) {
+        Ok(()) => {
+            metrics.write_queue_depth.fetch_add(1, Ordering::Relaxed);
+            Ok(rx)
+        }
+        Err(mpsc::TrySendError::Full(_)) => {
+            metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);
+            Err(StoreError::Busy(capacity))
+        }
+        Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+    }
+}
+
+/// The writer queue as seen from a plain thread (the aggregator).
+#[derive(Debug, Clone)]
+pub(crate) struct BlockingWriter {
+    tx: mpsc::SyncSender<WriteFn>,
+    metrics: Arc<Metrics>,
+    capacity: usize,
+}
+
+impl BlockingWriter {
+    /// Runs `f` in the writer's transaction and waits; when the queue is full it waits for
+    /// room rather than failing (background work has no client to retry for it).
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let rx = submit(&self.tx, &self.metrics, self.capacity, true, f)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+}
+
 struct Writer {
     conn: Connection,
     rx: mpsc::Receiver<WriteFn>,
     metrics: Arc<Metrics>,
-    aggregate_delay: Duration,
     retention: Duration,
 }
 
 impl Writer {
     fn run(mut self) {
-        let tick =
-            Duration::from_millis(100).min(self.aggregate_delay.max(Duration::from_millis(10)));
+        let tick = Duration::from_secs(1);
         let mut last_retention = Instant::now() - Duration::from_secs(3600);
         let mut open = true;
         while open {
             let mut batch: Vec<WriteFn> = Vec::new();
-            // Wait for work, but wake up regularly to aggregate quiet traces.
+            // Wait for work, but wake up regularly for retention.
             match self.recv_timeout(tick) {
                 Recv::Job(job) => batch.push(job),
                 Recv::Timeout => {}
@@ -286,14 +356,6 @@ impl Writer {
                     .fetch_sub(batch.len() as u64, Ordering::Relaxed);
                 self.commit(batch);
             }
-            let delay = if open {
-                self.aggregate_delay
-            } else {
-                Duration::ZERO
-            };
-            if let Err(e) = aggregate::run_pass(&mut self.conn, delay, &self.metrics) {
-                tracing::error!(error = %e, "aggregation pass failed");
-            }
             if last_retention.elapsed() >= Duration::from_secs(60) {
                 last_retention = Instant::now();
                 match traces::expire(&mut self.conn, self.retention) {
@@ -307,10 +369,6 @@ impl Writer {
                     Err(e) => tracing::error!(error = %e, "retention pass failed"),
                 }
             }
-        }
-        // Final pass so nothing waits for a delay that will never come.
-        if let Err(e) = aggregate::run_pass(&mut self.conn, Duration::ZERO, &self.metrics) {
-            tracing::error!(error = %e, "final aggregation pass failed");
         }
         if let Err(e) = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
             tracing::warn!(error = %e, "wal checkpoint at shutdown failed");

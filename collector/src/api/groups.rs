@@ -4,15 +4,17 @@ use fluoro_proto::api::limits::DEFAULT_GROUP_NAME;
 use fluoro_proto::api::{
     ApiError, CreateGroupRequest, CreateGroupResponse, DeleteGroupRequest, DeleteGroupResponse,
     GetGroupRequest, GetGroupResponse, GetGroupsRequest, GetGroupsResponse, Group,
-    InsightsConfiguration, ListTagsForResourceRequest, ListTagsForResourceResponse, Tag,
+    InsightsConfiguration, ListTagsForResourceRequest, ListTagsForResourceResponse,
     TagResourceRequest, TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
     UpdateGroupRequest, UpdateGroupResponse,
 };
 use fluoro_proto::ids::EntityId;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::AppState;
-use crate::store::StoreError;
+use crate::store::groups::{
+    count_groups, delete_group, delete_tags, list_tags as stored_tags, load_group, load_groups,
+    put_tags, resource_exists, save_group,
+};
 
 /// Most groups besides `Default` [unverified: AWS's quota is commonly quoted as 25].
 pub(crate) const MAX_GROUPS: usize = 25;
@@ -27,40 +29,6 @@ fn default_group(region: &str, account: &str) -> Group {
             notifications_enabled: Some(false),
         }),
     }
-}
-
-fn decode(s: &str) -> Result<Group, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("group: {e}")))
-}
-
-fn encode(g: &Group) -> Result<String, StoreError> {
-    serde_json::to_string(g).map_err(|e| StoreError::Internal(e.to_string()))
-}
-
-fn load_groups(conn: &Connection) -> Result<Vec<Group>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT record FROM groups ORDER BY name")?;
-    stmt.query_map([], |r| r.get::<_, String>(0))?
-        .map(|r| decode(&r?))
-        .collect()
-}
-
-fn load_group(
-    conn: &Connection,
-    name: Option<&str>,
-    arn: Option<&str>,
-) -> Result<Option<Group>, StoreError> {
-    let row: Option<String> = match (name, arn) {
-        (Some(n), _) => conn
-            .prepare_cached("SELECT record FROM groups WHERE name = ?1")?
-            .query_row([n], |r| r.get(0))
-            .optional()?,
-        (None, Some(a)) => conn
-            .prepare_cached("SELECT record FROM groups WHERE arn = ?1")?
-            .query_row([a], |r| r.get(0))
-            .optional()?,
-        (None, None) => None,
-    };
-    row.map(|s| decode(&s)).transpose()
 }
 
 fn is_default(st: &AppState, name: Option<&str>, arn: Option<&str>) -> bool {
@@ -89,18 +57,6 @@ pub(super) async fn find(
         .read(move |conn| load_group(conn, n.as_deref(), a.as_deref()))
         .await?
         .ok_or_else(|| missing(name.as_deref(), arn.as_deref()))
-}
-
-/// Stores tags for a resource (replacing values of existing keys).
-pub(super) fn put_tags(conn: &Connection, arn: &str, tags: &[Tag]) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "INSERT INTO tags (resource_arn, key, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
-    )?;
-    for t in tags {
-        stmt.execute(params![arn, t.key, t.value])?;
-    }
-    Ok(())
 }
 
 fn check_filter(expr: Option<&str>) -> Result<(), ApiError> {
@@ -145,16 +101,12 @@ pub(super) async fn create(
                     "a group named {name} already exists"
                 ))));
             }
-            let count: i64 = conn.query_row("SELECT count(*) FROM groups", [], |r| r.get(0))?;
-            if count as usize >= MAX_GROUPS {
+            if count_groups(conn)? >= MAX_GROUPS {
                 return Ok(Err(ApiError::invalid_request(format!(
                     "at most {MAX_GROUPS} groups besides Default"
                 ))));
             }
-            conn.execute(
-                "INSERT INTO groups (name, arn, record) VALUES (?1, ?2, ?3)",
-                params![name, arn, encode(&group)?],
-            )?;
+            save_group(conn, &group)?;
             put_tags(conn, &arn, &tags)?;
             Ok(Ok(()))
         })
@@ -214,10 +166,7 @@ pub(super) async fn update(
             if let Some(i) = req.insights_configuration {
                 g.insights_configuration = Some(i);
             }
-            conn.execute(
-                "UPDATE groups SET record = ?2 WHERE name = ?1",
-                params![g.group_name.as_deref().unwrap_or_default(), encode(&g)?],
-            )?;
+            save_group(conn, &g)?;
             Ok(Ok(g))
         })
         .await??;
@@ -243,29 +192,11 @@ pub(super) async fn delete(
                     req.group_arn.as_deref(),
                 )));
             };
-            let name = g.group_name.unwrap_or_default();
-            conn.execute("DELETE FROM groups WHERE name = ?1", [&name])?;
-            if let Some(arn) = g.group_arn {
-                conn.execute("DELETE FROM tags WHERE resource_arn = ?1", [arn])?;
-            }
+            delete_group(conn, &g)?;
             Ok(Ok(()))
         })
         .await??;
     Ok(DeleteGroupResponse {})
-}
-
-/// Whether a taggable resource (a group or a sampling rule) exists.
-fn resource_exists(conn: &Connection, arn: &str) -> Result<bool, StoreError> {
-    let group: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM groups WHERE arn = ?1")?
-        .query_row([arn], |r| r.get(0))
-        .optional()?;
-    if group.is_some() {
-        return Ok(true);
-    }
-    Ok(super::sampling::load_rules(conn)?
-        .iter()
-        .any(|r| r.sampling_rule.rule_arn.as_deref() == Some(arn)))
 }
 
 fn no_such_resource(arn: &str) -> ApiError {
@@ -299,11 +230,7 @@ pub(super) async fn untag(
             if !resource_exists(conn, &req.resource_arn)? {
                 return Ok(Err(no_such_resource(&req.resource_arn)));
             }
-            let mut stmt =
-                conn.prepare_cached("DELETE FROM tags WHERE resource_arn = ?1 AND key = ?2")?;
-            for k in &req.tag_keys {
-                stmt.execute(params![req.resource_arn, k])?;
-            }
+            delete_tags(conn, &req.resource_arn, &req.tag_keys)?;
             Ok(Ok(()))
         })
         .await??;
@@ -321,17 +248,7 @@ pub(super) async fn list_tags(
             if !resource_exists(conn, &req.resource_arn)? {
                 return Ok(Err(no_such_resource(&req.resource_arn)));
             }
-            let mut stmt = conn.prepare_cached(
-                "SELECT key, value FROM tags WHERE resource_arn = ?1 ORDER BY key",
-            )?;
-            let tags = stmt
-                .query_map([&req.resource_arn], |r| {
-                    Ok(Tag {
-                        key: r.get(0)?,
-                        value: r.get(1)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let tags = stored_tags(conn, &req.resource_arn)?;
             Ok(Ok(tags))
         })
         .await??;

@@ -1,43 +1,34 @@
 //! Telemetry from daemons, and the account settings Fluoro answers with fixed values
 //! (encryption, segment destination).
 
+use super::AppState;
+use crate::store::groups::{TelemetrySource, insert_telemetry};
+use crate::store::traces::now_secs;
 use fluoro_proto::api::{
     ApiError, EncryptionConfig, EncryptionStatus, EncryptionType, GetEncryptionConfigResponse,
     GetTraceSegmentDestinationResponse, PutEncryptionConfigRequest, PutEncryptionConfigResponse,
     PutTelemetryRecordsRequest, PutTelemetryRecordsResponse, TraceSegmentDestination,
     TraceSegmentDestinationStatus, UpdateTraceSegmentDestinationRequest,
 };
-use rusqlite::params;
-
-use super::AppState;
-use crate::store::StoreError;
-use crate::store::traces::now_secs;
 
 pub(super) async fn put_telemetry(
     st: &AppState,
     req: PutTelemetryRecordsRequest,
 ) -> Result<PutTelemetryRecordsResponse, ApiError> {
     req.validate()?;
+    let records = req
+        .telemetry_records
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("cannot encode telemetry: {e}")))?;
+    let source = TelemetrySource {
+        hostname: req.hostname,
+        instance_id: req.ec2_instance_id,
+        resource_arn: req.resource_arn,
+    };
     st.store
-        .write(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO telemetry (received_at, hostname, instance_id, resource_arn, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            let now = now_secs();
-            for r in &req.telemetry_records {
-                let json =
-                    serde_json::to_string(r).map_err(|e| StoreError::Internal(e.to_string()))?;
-                stmt.execute(params![
-                    now,
-                    req.hostname,
-                    req.ec2_instance_id,
-                    req.resource_arn,
-                    json
-                ])?;
-            }
-            Ok(())
-        })
+        .write(move |conn| insert_telemetry(conn, now_secs(), &source, &records))
         .await?;
     Ok(PutTelemetryRecordsResponse {})
 }

@@ -8,14 +8,16 @@ use fluoro_proto::api::{
     DeleteSamplingRuleResponse, EpochSeconds, ErrorCode, GetSamplingRulesRequest,
     GetSamplingRulesResponse, GetSamplingStatisticSummariesRequest,
     GetSamplingStatisticSummariesResponse, GetSamplingTargetsRequest, GetSamplingTargetsResponse,
-    SamplingRule, SamplingRuleRecord, SamplingStatisticSummary, SamplingTargetDocument,
-    UnprocessedStatistics, UpdateSamplingRuleRequest, UpdateSamplingRuleResponse,
+    SamplingRule, SamplingRuleRecord, SamplingTargetDocument, UnprocessedStatistics,
+    UpdateSamplingRuleRequest, UpdateSamplingRuleResponse,
 };
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 use super::AppState;
 use crate::sampling::{REPORT_INTERVAL_SECS, timestamp_secs};
 use crate::store::StoreError;
+use crate::store::groups as tags;
+use crate::store::sampling::{self as rules, StatisticsWindow, find_rule, load_rules, save_rule};
 use crate::store::traces::now_secs;
 
 /// Most user rules (the built-in `Default` rule does not count) [unverified: AWS's quota is
@@ -55,65 +57,7 @@ pub fn ensure_default_rule(
         // Must be a truthy number: the Node SDK refuses a zero LastRuleModification.
         modified_at: Some(EpochSeconds(now_secs().floor())),
     };
-    conn.execute(
-        "INSERT INTO sampling_rules (name, record) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-        params![DEFAULT_RULE_NAME, encode(&record)?],
-    )?;
-    Ok(())
-}
-
-fn encode(r: &SamplingRuleRecord) -> Result<String, StoreError> {
-    serde_json::to_string(r).map_err(|e| StoreError::Internal(e.to_string()))
-}
-
-fn decode(s: &str) -> Result<SamplingRuleRecord, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("sampling rule: {e}")))
-}
-
-/// Every rule, in evaluation order: ascending priority, then name.
-pub(crate) fn load_rules(conn: &Connection) -> Result<Vec<SamplingRuleRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT record FROM sampling_rules")?;
-    let mut out = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .map(|r| decode(&r?))
-        .collect::<Result<Vec<_>, _>>()?;
-    out.sort_by(|a, b| {
-        a.sampling_rule
-            .priority
-            .cmp(&b.sampling_rule.priority)
-            .then_with(|| a.sampling_rule.rule_name.cmp(&b.sampling_rule.rule_name))
-    });
-    Ok(out)
-}
-
-fn find_rule(
-    conn: &Connection,
-    name: Option<&str>,
-    arn: Option<&str>,
-) -> Result<Option<SamplingRuleRecord>, StoreError> {
-    if let Some(name) = name {
-        return conn
-            .prepare_cached("SELECT record FROM sampling_rules WHERE name = ?1")?
-            .query_row([name], |r| r.get::<_, String>(0))
-            .optional()?
-            .map(|s| decode(&s))
-            .transpose();
-    }
-    Ok(load_rules(conn)?
-        .into_iter()
-        .find(|r| r.sampling_rule.rule_arn.as_deref() == arn))
-}
-
-fn save_rule(conn: &Connection, r: &SamplingRuleRecord) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO sampling_rules (name, record) VALUES (?1, ?2)
-         ON CONFLICT (name) DO UPDATE SET record = excluded.record",
-        params![
-            r.sampling_rule.rule_name.as_deref().unwrap_or_default(),
-            encode(r)?
-        ],
-    )?;
-    Ok(())
+    rules::insert_rule_if_missing(conn, &record)
 }
 
 pub(super) async fn get_rules(
@@ -153,7 +97,7 @@ pub(super) async fn create_rule(
         created_at: Some(now),
         modified_at: Some(now),
     };
-    let tags = req.tags.unwrap_or_default();
+    let new_tags = req.tags.unwrap_or_default();
     let out = record.clone();
     st.store
         .write(move |conn| {
@@ -171,7 +115,7 @@ pub(super) async fn create_rule(
             }
             save_rule(conn, &record)?;
             if let Some(arn) = &record.sampling_rule.rule_arn {
-                super::groups::put_tags(conn, arn, &tags)?;
+                tags::put_tags(conn, arn, &new_tags)?;
             }
             Ok(Ok(()))
         })
@@ -277,9 +221,9 @@ pub(super) async fn delete_rule(
                     "the Default sampling rule cannot be deleted",
                 )));
             }
-            conn.execute("DELETE FROM sampling_rules WHERE name = ?1", [&name])?;
+            rules::delete_rule(conn, &name)?;
             if let Some(arn) = &rec.sampling_rule.rule_arn {
-                conn.execute("DELETE FROM tags WHERE resource_arn = ?1", [arn])?;
+                tags::delete_all_tags(conn, arn)?;
             }
             Ok(Ok(rec))
         })
@@ -309,7 +253,7 @@ pub(super) async fn get_targets(
     let now = now_secs();
     let mut targets = Vec::new();
     let mut unprocessed = Vec::new();
-    let mut windows: Vec<(String, i64, i64, i64, i64)> = Vec::new();
+    let mut windows: Vec<StatisticsWindow> = Vec::new();
     for doc in &req.sampling_statistics_documents {
         let Some(rule) = by_name.get(doc.rule_name.as_str()) else {
             unprocessed.push(UnprocessedStatistics {
@@ -336,31 +280,17 @@ pub(super) async fn get_targets(
         });
         let at = timestamp_secs(doc.timestamp.0);
         let window = (at / 10.0).floor() as i64 * 10;
-        windows.push((
-            doc.rule_name.clone(),
+        windows.push(StatisticsWindow {
+            rule: doc.rule_name.clone(),
             window,
-            i64::from(doc.request_count),
-            i64::from(doc.sampled_count),
-            i64::from(doc.borrow_count.unwrap_or(0)),
-        ));
+            requests: i64::from(doc.request_count),
+            sampled: i64::from(doc.sampled_count),
+            borrowed: i64::from(doc.borrow_count.unwrap_or(0)),
+        });
     }
     if !windows.is_empty() {
         st.store
-            .write(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "INSERT INTO sampling_statistics
-                         (rule_name, window_start, request_count, sampled_count, borrow_count)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (rule_name, window_start) DO UPDATE SET
-                         request_count = request_count + excluded.request_count,
-                         sampled_count = sampled_count + excluded.sampled_count,
-                         borrow_count = borrow_count + excluded.borrow_count",
-                )?;
-                for (rule, window, req, sampled, borrowed) in &windows {
-                    stmt.execute(params![rule, window, req, sampled, borrowed])?;
-                }
-                Ok(())
-            })
+            .write(move |conn| rules::record_statistics(conn, &windows))
             .await?;
     }
     Ok(GetSamplingTargetsResponse {
@@ -375,35 +305,9 @@ pub(super) async fn get_statistic_summaries(
     st: &AppState,
     _req: GetSamplingStatisticSummariesRequest,
 ) -> Result<GetSamplingStatisticSummariesResponse, ApiError> {
-    let summaries = st
-        .store
-        .read(|conn| {
-            // The latest 10-second window of each rule.
-            let mut stmt = conn.prepare_cached(
-                "SELECT s.rule_name, s.window_start, s.request_count, s.borrow_count, s.sampled_count
-                 FROM sampling_statistics s
-                 JOIN (SELECT rule_name, max(window_start) AS w FROM sampling_statistics GROUP BY rule_name) m
-                   ON s.rule_name = m.rule_name AND s.window_start = m.w
-                 ORDER BY s.rule_name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(SamplingStatisticSummary {
-                    rule_name: Some(r.get(0)?),
-                    timestamp: Some(EpochSeconds(r.get::<_, i64>(1)? as f64)),
-                    request_count: Some(clamp(r.get(2)?)),
-                    borrow_count: Some(clamp(r.get(3)?)),
-                    sampled_count: Some(clamp(r.get(4)?)),
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await?;
+    let summaries = st.store.read(rules::latest_statistics).await?;
     Ok(GetSamplingStatisticSummariesResponse {
         sampling_statistic_summaries: summaries,
         next_token: None,
     })
-}
-
-fn clamp(v: i64) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
 }

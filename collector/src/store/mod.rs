@@ -14,6 +14,8 @@
 //! in `graph_buckets`, so a graph query merges at most one row per minute of its window.
 
 pub mod aggregate;
+pub mod groups;
+pub mod sampling;
 pub mod schema;
 pub mod traces;
 

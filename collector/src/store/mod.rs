@@ -423,3 +423,104 @@ enum Recv {
     Timeout,
     Closed,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> PathBuf {
+        std::env::temp_dir()
+            .join(format!(
+                "fluoro-store-test-{}-{}",
+                std::process::id(),
+                fluoro_proto::ids::EntityId::generate()
+            ))
+            .join("t.sqlite")
+    }
+
+    /// Backpressure: with the writer busy and its queue full, a write fails at once with
+    /// `Busy` (the API turns it into 429) instead of waiting or being dropped later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_queue_refuses_at_once() {
+        let path = temp_db();
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::open(
+            &StoreConfig {
+                path: path.clone(),
+                write_queue: 1,
+                aggregate_delay: Duration::from_secs(1),
+                retention: Duration::from_secs(86_400),
+            },
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let s1 = store.clone();
+        let first = tokio::spawn(async move {
+            s1.write(move |_| {
+                let _ = started.send(());
+                let _ = blocked.recv();
+                Ok(1)
+            })
+            .await
+        });
+        running.await.unwrap(); // the writer is inside the first job; the queue is empty
+        let s2 = store.clone();
+        let second = tokio::spawn(async move { s2.write(|_| Ok(2)).await });
+        while metrics.write_queue_depth.load(Ordering::Relaxed) < 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let third = store.write(|_| Ok(3)).await;
+        assert!(matches!(third, Err(StoreError::Busy(1))), "{third:?}");
+        assert_eq!(metrics.write_queue_full.load(Ordering::Relaxed), 1);
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(second.await.unwrap().unwrap(), 2);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A failed write request is rolled back without undoing the others in its batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_request_rolls_back_alone() {
+        let path = temp_db();
+        let store = Store::open(
+            &StoreConfig {
+                path: path.clone(),
+                write_queue: 8,
+                aggregate_delay: Duration::from_secs(1),
+                retention: Duration::from_secs(86_400),
+            },
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let bad = store.write(|conn| {
+            conn.execute(
+                "INSERT INTO groups (name, arn, record) VALUES ('a', 'arn:a', '{}')",
+                [],
+            )?;
+            Err::<(), _>(StoreError::Internal("refused after writing".into()))
+        });
+        let good = store.write(|conn| {
+            conn.execute(
+                "INSERT INTO groups (name, arn, record) VALUES ('b', 'arn:b', '{}')",
+                [],
+            )?;
+            Ok(())
+        });
+        let (bad, good) = tokio::join!(bad, good);
+        assert!(bad.is_err());
+        good.unwrap();
+        let names: Vec<String> = store
+            .read(|conn| {
+                let mut s = conn.prepare("SELECT name FROM groups ORDER BY name")?;
+                Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(names, vec!["b".to_owned()]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

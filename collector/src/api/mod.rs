@@ -117,7 +117,13 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let result = async {
         let op = match (op, &method) {
             (Some(op), &Method::POST) => op,
-            _ => return Err(ApiError::unknown_operation(&path)),
+            (Some(_), _) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnknownOperation,
+                    format!("X-Ray operations are POST requests; got {method} {path}"),
+                ));
+            }
+            (None, _) => return Err(ApiError::unknown_operation(&path)),
         };
         let body = read_body(req.into_body(), st.config.max_body_bytes).await?;
         if let Some(keys) = &st.auth {

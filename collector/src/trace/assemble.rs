@@ -18,6 +18,7 @@
 //! Nothing in a document is changed except its `subsegments` member; the inferred segments of
 //! [`super::inferred`] are appended at the end.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
@@ -39,10 +40,10 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
     let mut roots: Vec<usize> = Vec::new();
     let mut seen_ids: HashSet<&str> = HashSet::new();
     for (i, o) in arena.occ.iter().enumerate() {
-        if !o.top_level || o.seg.is_subsegment() {
+        if !o.top_level || o.independent {
             continue;
         }
-        match o.seg.id.as_deref() {
+        match o.id.as_deref() {
             Some(id) => {
                 if seen_ids.insert(id) {
                     roots.push(b.winner(id));
@@ -60,10 +61,10 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
     let mut pending: Vec<usize> = Vec::new();
     let mut pending_ids: HashSet<&str> = HashSet::new();
     for (i, o) in arena.occ.iter().enumerate() {
-        if !o.top_level || !o.seg.is_subsegment() {
+        if !o.top_level || !o.independent {
             continue;
         }
-        match o.seg.id.as_deref() {
+        match o.id.as_deref() {
             Some(id) => {
                 if pending_ids.insert(id) {
                     pending.push(b.winner(id));
@@ -75,7 +76,7 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
     sort_occurrences(&arena, &mut pending);
     let mut orphans = Vec::new();
     for occ in pending {
-        let Some(id) = arena.occ[occ].seg.id.as_deref() else {
+        let Some(id) = arena.occ[occ].id.as_deref() else {
             orphans.push(b.build(occ));
             continue;
         };
@@ -100,9 +101,26 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
 }
 
 /// One occurrence of an entity: a top-level document or an embedded subsegment.
+///
+/// The document itself is moved out when its tree is built (each occurrence is built at most
+/// once), so assembly copies no document; what ordering and linking need is kept beside it.
 struct Occurrence {
-    /// The document with `subsegments` taken out.
-    seg: Segment,
+    /// The document with `subsegments` taken out, until it is built.
+    seg: RefCell<Option<Segment>>,
+    /// Its `id`.
+    id: Option<String>,
+    /// Its `parent_id`.
+    parent_id: Option<String>,
+    /// `"type": "subsegment"`.
+    independent: bool,
+    /// `start_time`, missing as +inf (ordering).
+    start: f64,
+    /// `start_time`, missing as -inf (choosing between copies).
+    begin: f64,
+    /// `end_time`, missing as -inf.
+    end: f64,
+    /// Complete (see [`is_complete`]).
+    complete: bool,
     /// Whether the document had a `subsegments` member (kept, even if empty, when rebuilt).
     had_subsegments: bool,
     /// Occurrences embedded in this one, in document order.
@@ -136,8 +154,17 @@ impl Arena {
         if let Some(id) = &seg.id {
             self.by_id.entry(id.clone()).or_default().push(idx);
         }
+        let secs =
+            |t: &Option<fluoro_proto::segment::Timestamp>| t.as_ref().map(|t| t.as_secs_f64());
         self.occ.push(Occurrence {
-            seg,
+            id: seg.id.clone(),
+            parent_id: seg.parent_id.clone(),
+            independent: seg.is_subsegment(),
+            start: start_key(&seg),
+            begin: secs(&seg.start_time).unwrap_or(f64::NEG_INFINITY),
+            end: secs(&seg.end_time).unwrap_or(f64::NEG_INFINITY),
+            complete: is_complete(&seg),
+            seg: RefCell::new(Some(seg)),
             had_subsegments: subs.is_some(),
             children: Vec::new(),
             container,
@@ -158,28 +185,28 @@ pub(super) fn is_complete(seg: &Segment) -> bool {
     seg.in_progress != Some(true) && seg.end_time.is_some()
 }
 
-/// Which of two occurrences of the same id wins: `Greater` when `a` does.
-fn better(a: &Segment, b: &Segment) -> Ordering {
-    let end = |s: &Segment| {
-        s.end_time
-            .as_ref()
-            .map_or(f64::NEG_INFINITY, |t| t.as_secs_f64())
-    };
-    let start = |s: &Segment| {
-        s.start_time
-            .as_ref()
-            .map_or(f64::NEG_INFINITY, |t| t.as_secs_f64())
-    };
-    is_complete(a)
-        .cmp(&is_complete(b))
-        .then_with(|| end(a).total_cmp(&end(b)))
-        .then_with(|| start(a).total_cmp(&start(b)))
-        // Same completeness and times: any total order will do, as long as it does not depend
-        // on arrival order. Prefer the occurrence that says more, then the larger text.
-        .then_with(|| {
+/// The two documents' text, compared by length then content: the last tie-break, reached only
+/// for duplicates or anonymous documents (a document already moved out compares equal).
+fn text_order(a: &Occurrence, b: &Occurrence) -> Ordering {
+    let (a, b) = (a.seg.borrow(), b.seg.borrow());
+    match (a.as_ref(), b.as_ref()) {
+        (Some(a), Some(b)) => {
             let (ja, jb) = (a.to_json(), b.to_json());
             ja.len().cmp(&jb.len()).then_with(|| ja.cmp(&jb))
-        })
+        }
+        _ => Ordering::Equal,
+    }
+}
+
+/// Which of two occurrences of the same id wins: `Greater` when `a` does.
+fn better(a: &Occurrence, b: &Occurrence) -> Ordering {
+    a.complete
+        .cmp(&b.complete)
+        .then_with(|| a.end.total_cmp(&b.end))
+        .then_with(|| a.begin.total_cmp(&b.begin))
+        // Same completeness and times: any total order will do, as long as it does not depend
+        // on arrival order. Prefer the occurrence that says more, then the larger text.
+        .then_with(|| text_order(a, b))
 }
 
 /// Start time for ordering: missing sorts last.
@@ -202,8 +229,16 @@ fn sort_segments(segs: &mut [Segment]) {
     segs.sort_by(order);
 }
 
+/// [`order`] for occurrences.
+fn order_occ(a: &Occurrence, b: &Occurrence) -> Ordering {
+    a.start
+        .total_cmp(&b.start)
+        .then_with(|| a.id.cmp(&b.id))
+        .then_with(|| text_order(a, b))
+}
+
 fn sort_occurrences(arena: &Arena, occs: &mut [usize]) {
-    occs.sort_by(|&a, &b| order(&arena.occ[a].seg, &arena.occ[b].seg));
+    occs.sort_by(|&a, &b| order_occ(&arena.occ[a], &arena.occ[b]));
 }
 
 struct Builder<'a> {
@@ -224,17 +259,17 @@ impl<'a> Builder<'a> {
                 let best = occs
                     .iter()
                     .copied()
-                    .max_by(|&a, &b| better(&arena.occ[a].seg, &arena.occ[b].seg))
+                    .max_by(|&a, &b| better(&arena.occ[a], &arena.occ[b]))
                     .unwrap_or(occs[0]);
                 (id.as_str(), best)
             })
             .collect();
         let mut independent: HashMap<&str, Vec<&str>> = HashMap::new();
         for o in &arena.occ {
-            if !o.top_level || !o.seg.is_subsegment() {
+            if !o.top_level || !o.independent {
                 continue;
             }
-            if let (Some(id), Some(parent)) = (o.seg.id.as_deref(), o.seg.parent_id.as_deref()) {
+            if let (Some(id), Some(parent)) = (o.id.as_deref(), o.parent_id.as_deref()) {
                 let list = independent.entry(parent).or_default();
                 if !list.contains(&id) {
                     list.push(id);
@@ -242,7 +277,7 @@ impl<'a> Builder<'a> {
             }
         }
         for list in independent.values_mut() {
-            list.sort_by(|a, b| order(&arena.occ[winners[a]].seg, &arena.occ[winners[b]].seg));
+            list.sort_by(|a, b| order_occ(&arena.occ[winners[a]], &arena.occ[winners[b]]));
         }
         Builder {
             arena,
@@ -260,10 +295,11 @@ impl<'a> Builder<'a> {
     fn build(&mut self, occ: usize) -> Segment {
         let arena = self.arena;
         let o = &arena.occ[occ];
-        let mut seg = o.seg.clone();
+        // Each occurrence is built at most once (every id is placed once), so it can be moved.
+        let mut seg = o.seg.borrow_mut().take().unwrap_or_default();
         let mut kids = Vec::new();
         for &c in &o.children {
-            match arena.occ[c].seg.id.as_deref() {
+            match arena.occ[c].id.as_deref() {
                 Some(cid) => {
                     if self.placed.insert(cid) {
                         let w = self.winner(cid);
@@ -273,7 +309,7 @@ impl<'a> Builder<'a> {
                 None => kids.push(self.build(c)),
             }
         }
-        if let Some(id) = o.seg.id.as_deref() {
+        if let Some(id) = o.id.as_deref() {
             let independent = self.independent.get(id).cloned().unwrap_or_default();
             for cid in independent {
                 if self.placed.insert(cid) {
@@ -293,8 +329,8 @@ impl<'a> Builder<'a> {
     fn parent_of(&self, id: &str) -> Option<&'a str> {
         let o = &self.arena.occ[self.winner(id)];
         match o.container {
-            Some(c) => self.arena.occ[c].seg.id.as_deref(),
-            None => o.seg.parent_id.as_deref(),
+            Some(c) => self.arena.occ[c].id.as_deref(),
+            None => o.parent_id.as_deref(),
         }
     }
 

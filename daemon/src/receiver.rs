@@ -1,0 +1,159 @@
+//! The UDP receiver: one socket with a large receive buffer, one datagram at a time through
+//! `fluoro_proto::frame::decode`; good bodies go to the [`Buffer`] verbatim, rejected datagrams
+//! are counted by reason (the `FrameError` labels) and logged at debug level. Nothing a sender
+//! puts in a datagram can make it fail: every input ends in a counter.
+//!
+//! Depends on the proto crate for framing; never on the forwarder or the network beyond its socket.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fluoro_proto::frame::{self, MAX_DATAGRAM_LEN};
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use crate::buffer::Buffer;
+use crate::metrics::Metrics;
+
+/// Receive buffer asked of the kernel (`SO_RCVBUF`): enough for bursts of a few thousand
+/// datagrams while the receiver is busy. The kernel may grant less (`net.core.rmem_max`).
+pub const SOCKET_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Binds the UDP socket with a large receive buffer; returns it and the size obtained.
+pub fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, usize)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if let Err(e) = socket.set_recv_buffer_size(SOCKET_RECEIVE_BUFFER) {
+        tracing::warn!(error = %e, "cannot set the UDP receive buffer size");
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let obtained = socket.recv_buffer_size().unwrap_or(0);
+    let socket = UdpSocket::from_std(socket.into())?;
+    Ok((socket, obtained))
+}
+
+/// The receiver task.
+#[derive(Debug)]
+pub struct Receiver {
+    socket: UdpSocket,
+    buffer: Arc<Buffer>,
+    metrics: Arc<Metrics>,
+}
+
+impl Receiver {
+    /// A receiver reading `socket` into `buffer`.
+    pub fn new(socket: UdpSocket, buffer: Arc<Buffer>, metrics: Arc<Metrics>) -> Receiver {
+        Receiver {
+            socket,
+            buffer,
+            metrics,
+        }
+    }
+
+    /// Reads datagrams until `stop` turns true (or its sender is gone).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        // One byte more than the largest datagram we accept, so an oversized one shows as such.
+        let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        loop {
+            tokio::select! {
+                biased;
+                r = stop.changed() => {
+                    if r.is_err() || *stop.borrow() {
+                        break;
+                    }
+                }
+                r = self.socket.recv_from(&mut buf) => match r {
+                    Ok((n, _)) => self.handle(&buf[..n]),
+                    Err(e) => {
+                        // ICMP errors and the like: nothing to do but note it and go on.
+                        tracing::debug!(error = %e, "udp receive error");
+                    }
+                },
+            }
+        }
+    }
+
+    /// Handles one datagram.
+    pub fn handle(&self, datagram: &[u8]) {
+        handle_datagram(&self.buffer, &self.metrics, datagram);
+    }
+}
+
+/// Counts, checks and queues one datagram.
+pub fn handle_datagram(buffer: &Buffer, metrics: &Metrics, datagram: &[u8]) {
+    metrics.datagram_received();
+    match frame::decode(datagram) {
+        Ok(f) => {
+            metrics.document_accepted();
+            buffer.push(f.body.to_owned());
+        }
+        Err(e) => {
+            metrics.datagram_rejected(e.reason());
+            tracing::debug!(error = %e, len = datagram.len(), "datagram rejected");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_input_ends_in_a_counter() {
+        let m = Arc::new(Metrics::default());
+        let b = Arc::new(Buffer::new(1 << 20, Arc::clone(&m)));
+        let good = b"{\"format\":\"json\",\"version\":1}\n{\"id\":\"1\"}".as_slice();
+        let spaced = b"{\"format\": \"json\", \"version\": 1}\n{}".as_slice();
+        let oversize = {
+            let mut v = b"{\"format\":\"json\",\"version\":1}\n".to_vec();
+            v.resize(70_000, b' ');
+            v
+        };
+        let cases: &[(&[u8], Option<&str>)] = &[
+            (good, None),
+            (spaced, None),
+            (b"", Some("missing_newline")),
+            (
+                b"{\"format\":\"json\",\"version\":1}",
+                Some("missing_newline"),
+            ),
+            (b"{\"format\":\"json\",\"version\":1}\n", Some("empty_body")),
+            (
+                b"{\"format\":\"json\",\"version\":2}\n{}",
+                Some("unsupported_version"),
+            ),
+            (
+                b"{\"format\":\"xml\",\"version\":1}\n{}",
+                Some("unsupported_format"),
+            ),
+            (b"\xff\xfe\x00garbage\n\x01", Some("header_not_json")),
+            (
+                b"{\"format\":\"json\",\"version\":1}\n\xff",
+                Some("body_not_utf8"),
+            ),
+            (&oversize, Some("too_large")),
+        ];
+        for (dgram, reason) in cases {
+            let before = m.snapshot();
+            handle_datagram(&b, &m, dgram);
+            let after = m.snapshot();
+            assert_eq!(after.datagrams_received, before.datagrams_received + 1);
+            match reason {
+                None => assert_eq!(after.documents_accepted, before.documents_accepted + 1),
+                Some(r) => assert_eq!(after.rejected[r], before.rejected[r] + 1, "{r}"),
+            }
+        }
+        assert_eq!(b.len(), 2);
+        let (docs, _) = b.take(10).unwrap();
+        assert_eq!(docs, ["{\"id\":\"1\"}", "{}"]);
+    }
+
+    #[tokio::test]
+    async fn binds_with_a_receive_buffer() {
+        let (sock, size) = bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+        assert!(sock.local_addr().unwrap().port() != 0);
+        assert!(size > 0);
+    }
+}

@@ -36,11 +36,13 @@ pub const MAX_CONCURRENCY: usize = 256;
 pub const DEFAULT_SPOOL_SIZE_MB: u64 = 256;
 /// Default time given to in-flight and buffered documents at shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: &str = "5s";
+/// Default period of daemon telemetry, as the AWS daemon (60 s).
+pub const DEFAULT_TELEMETRY_INTERVAL: &str = "60s";
 /// Config files the AWS daemon reads when `-c` is not given, in order.
 pub const AWS_CONFIG_SEARCH: [&str; 2] = ["/etc/amazon/xray/cfg.yaml", "cfg.yaml"];
 
 /// Long flag names, so that Go-style single-dash long flags (`-bind-tcp`) also work.
-const LONG_FLAGS: [&str; 19] = [
+const LONG_FLAGS: [&str; 20] = [
     "bind",
     "bind-tcp",
     "buffer-memory",
@@ -60,6 +62,7 @@ const LONG_FLAGS: [&str; 19] = [
     "concurrency",
     "admin",
     "shutdown-grace",
+    "telemetry-interval",
 ];
 
 /// `fluoro-daemon`: a drop-in AWS X-Ray daemon. Receives segment documents over UDP, batches
@@ -125,6 +128,10 @@ pub struct Cli {
     /// Time to deliver (or spool) what is buffered at shutdown, e.g. `5s`, `500ms`.
     #[arg(long = "shutdown-grace", value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// How often daemon telemetry (PutTelemetryRecords) is sent, e.g. `60s`; `0s` turns it off
+    /// [default: 60s, as the AWS daemon].
+    #[arg(long = "telemetry-interval", value_name = "DURATION")]
+    pub telemetry_interval: Option<String>,
 }
 
 /// What the process environment contributes, passed explicitly.
@@ -236,6 +243,8 @@ pub struct Config {
     pub spool_size_mb: u64,
     /// Time to deliver or spool what is buffered at shutdown.
     pub shutdown_grace: Duration,
+    /// Period of PutTelemetryRecords; zero turns telemetry off.
+    pub telemetry_interval: Duration,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
 }
@@ -544,6 +553,12 @@ impl Config {
                 .unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         )
         .map_err(|e| ConfigError(format!("--shutdown-grace {e}")))?;
+        let telemetry_interval = parse_duration(
+            cli.telemetry_interval
+                .as_deref()
+                .unwrap_or(DEFAULT_TELEMETRY_INTERVAL),
+        )
+        .map_err(|e| ConfigError(format!("--telemetry-interval {e}")))?;
         let config = Config {
             udp_addr: resolve_addr("UDP address (-b)", &udp)?,
             tcp_addr: resolve_addr("TCP address (-t)", &tcp)?,
@@ -577,6 +592,7 @@ impl Config {
             spool_dir: cli.spool_dir,
             spool_size_mb: cli.spool_size.unwrap_or(DEFAULT_SPOOL_SIZE_MB),
             shutdown_grace,
+            telemetry_interval,
             config_file,
         };
         config.validate()?;

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod receiver;
 pub mod spool;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -96,6 +97,7 @@ pub struct Daemon {
     senders: Vec<JoinHandle<()>>,
     drainer: Option<JoinHandle<()>>,
     http: Vec<JoinHandle<()>>,
+    telemetry: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -142,6 +144,9 @@ impl Daemon {
         let _ = self.stop_http.send(true);
         for h in self.http {
             let _ = h.await;
+        }
+        if let Some(t) = self.telemetry {
+            let _ = t.await;
         }
         let totals = self.metrics.snapshot();
         let spooled_documents = self.spool.as_ref().map_or(0, |s| s.usage().1);
@@ -276,6 +281,15 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
             .run(stop_receiver_rx),
     );
 
+    let telemetry = (!config.telemetry_interval.is_zero()).then(|| {
+        tokio::spawn(telemetry::run(
+            client.clone(),
+            Arc::clone(&metrics),
+            config.telemetry_interval,
+            config.resource_arn.clone(),
+            stop_http_rx.clone(),
+        ))
+    });
     let state = Arc::new(HttpState {
         client,
         metrics: Arc::clone(&metrics),
@@ -319,6 +333,7 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
         senders,
         drainer,
         http,
+        telemetry,
     })
 }
 

@@ -463,3 +463,36 @@ async fn sampling_calls_go_through_the_tcp_proxy() {
     assert_eq!(daemon.snapshot().proxy_errors, 1);
     daemon.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_reaches_the_collector() {
+    let dir = TempDir::new("telemetry");
+    let collector = start_collector(&dir.0, None).await;
+    let mut cfg = Config::for_endpoint(format!("http://{}", collector.addr()));
+    cfg.telemetry_interval = Duration::from_millis(200);
+    let daemon = fluoro_daemon::start(cfg).await.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let docs: Vec<_> = (0..3).map(|_| segment("telemetry-svc")).collect();
+    let datagrams: Vec<Vec<u8>> = docs.iter().map(|d| d.2.clone()).collect();
+    send_all(&sock, daemon.udp_addr(), &datagrams).await;
+    sock.send_to(b"no newline here", daemon.udp_addr())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, metrics) = http(collector.addr(), "GET", "/metrics", "").await;
+        assert_eq!(status, 200);
+        if metrics.contains(
+            "fluoro_collector_requests_total{operation=\"PutTelemetryRecords\",status=\"200\"}",
+        ) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no PutTelemetryRecords reached the collector:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    daemon.shutdown().await;
+    collector.shutdown().await.unwrap();
+}

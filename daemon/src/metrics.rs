@@ -92,6 +92,7 @@ pub struct Metrics {
     proxy_requests: AtomicU64,
     proxy_errors: AtomicU64,
     socket_receive_buffer: AtomicU64,
+    kernel_drops: AtomicU64,
     reachability: AtomicU8,
     last_drop_log_ms: AtomicU64,
     logged_drops: AtomicU64,
@@ -117,6 +118,7 @@ impl Default for Metrics {
             proxy_requests: AtomicU64::new(0),
             proxy_errors: AtomicU64::new(0),
             socket_receive_buffer: AtomicU64::new(0),
+            kernel_drops: AtomicU64::new(0),
             reachability: AtomicU8::new(0),
             last_drop_log_ms: AtomicU64::new(0),
             logged_drops: AtomicU64::new(0),
@@ -157,6 +159,8 @@ pub struct Snapshot {
     pub proxy_requests: u64,
     /// Proxied requests that got no answer from the endpoint.
     pub proxy_errors: u64,
+    /// Datagrams the kernel dropped before we could read them (full socket buffer).
+    pub kernel_drops: u64,
 }
 
 impl Snapshot {
@@ -303,6 +307,12 @@ impl Metrics {
         }
     }
 
+    /// Records the kernel's count of datagrams it dropped on our socket (full receive buffer),
+    /// as read from `/proc/net/udp`.
+    pub fn set_kernel_drops(&self, drops: u64) {
+        self.kernel_drops.store(drops, Relaxed);
+    }
+
     /// Records the receive buffer size the kernel granted.
     pub fn set_socket_receive_buffer(&self, bytes: usize) {
         self.socket_receive_buffer.store(bytes as u64, Relaxed);
@@ -352,6 +362,7 @@ impl Metrics {
             batches_drained: self.batches_drained.load(Relaxed),
             proxy_requests: self.proxy_requests.load(Relaxed),
             proxy_errors: self.proxy_errors.load(Relaxed),
+            kernel_drops: self.kernel_drops.load(Relaxed),
         }
     }
 
@@ -380,6 +391,12 @@ impl Metrics {
             "UDP datagrams read from the socket.",
             None,
             &[("", s.datagrams_received)],
+        );
+        counter(
+            "fluoro_receiver_kernel_drops_total",
+            "UDP datagrams the kernel dropped because the socket buffer was full (/proc/net/udp).",
+            None,
+            &[("", s.kernel_drops)],
         );
         counter(
             "fluoro_receiver_rejected_datagrams_total",

@@ -34,6 +34,41 @@ pub fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, usize)> {
     Ok((socket, obtained))
 }
 
+/// How often the kernel's drop count for the socket is read.
+const KERNEL_DROPS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The kernel's count of datagrams dropped on the UDP socket bound to `addr`, from
+/// `/proc/net/udp` (`/proc/net/udp6` for IPv6); `None` where that file does not exist.
+pub fn kernel_drops(addr: SocketAddr) -> Option<u64> {
+    let file = if addr.is_ipv4() {
+        "/proc/net/udp"
+    } else {
+        "/proc/net/udp6"
+    };
+    parse_proc_net_udp(&std::fs::read_to_string(file).ok()?, addr.port())
+}
+
+/// The `drops` column of the row whose local port is `port` (summed if several match).
+fn parse_proc_net_udp(text: &str, port: u16) -> Option<u64> {
+    let want = format!(":{port:04X}");
+    let mut found = None;
+    for line in text.lines().skip(1) {
+        let mut cols = line.split_whitespace();
+        let Some(local) = cols.nth(1) else { continue };
+        if !local.ends_with(&want) {
+            continue;
+        }
+        if let Some(drops) = line
+            .split_whitespace()
+            .last()
+            .and_then(|d| d.parse::<u64>().ok())
+        {
+            found = Some(found.unwrap_or(0) + drops);
+        }
+    }
+    found
+}
+
 /// The receiver task.
 #[derive(Debug)]
 pub struct Receiver {
@@ -56,12 +91,27 @@ impl Receiver {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         // One byte more than the largest datagram we accept, so an oversized one shows as such.
         let mut buf = vec![0u8; MAX_DATAGRAM_LEN + 1];
+        let local = self.socket.local_addr().ok();
+        let mut drops_tick = tokio::time::interval(KERNEL_DROPS_POLL);
+        let mut logged_drops = 0;
         loop {
             tokio::select! {
                 biased;
                 r = stop.changed() => {
                     if r.is_err() || *stop.borrow() {
                         break;
+                    }
+                }
+                _ = drops_tick.tick() => {
+                    if let Some(drops) = local.and_then(kernel_drops) {
+                        self.metrics.set_kernel_drops(drops);
+                        if drops > logged_drops {
+                            tracing::warn!(
+                                total = drops,
+                                "the kernel dropped datagrams: the socket buffer was full"
+                            );
+                            logged_drops = drops;
+                        }
                     }
                 }
                 r = self.socket.recv_from(&mut buf) => match r {
@@ -98,6 +148,22 @@ pub fn handle_datagram(buffer: &Buffer, metrics: &Metrics, datagram: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn proc_net_udp_drops() {
+        let text = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n\
+  40: 0100007F:07D0 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 81234 2 0000000000000000 17\n\
+  41: 0100007F:1F90 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 81235 2 0000000000000000 3\n";
+        assert_eq!(super::parse_proc_net_udp(text, 2000), Some(17));
+        assert_eq!(super::parse_proc_net_udp(text, 8080), Some(3));
+        assert_eq!(super::parse_proc_net_udp(text, 9), None);
+    }
+
+    #[test]
+    fn our_own_socket_is_found() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(super::kernel_drops(sock.local_addr().unwrap()), Some(0));
+    }
+
     use super::*;
 
     #[test]

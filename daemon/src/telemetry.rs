@@ -4,7 +4,8 @@
 //! before the first datagram arrives, and an interval with no activity sends nothing.
 //!
 //! Counters map onto X-Ray's record like this: received = datagrams read; sent = documents the
-//! endpoint took; spillover = documents dropped (buffer full, spool full, shutdown); rejected =
+//! endpoint took; spillover = documents dropped (buffer full, spool full, shutdown) and datagrams
+//! the kernel dropped (full socket buffer); rejected =
 //! datagrams refused by framing plus documents the endpoint refused or left unprocessed; backend
 //! errors by kind (timeouts, refused connections, 4xx including 429, 5xx, other).
 
@@ -37,7 +38,8 @@ pub fn record(before: &Snapshot, now: &Snapshot, at: f64) -> Option<TelemetryRec
     let received = d(now.datagrams_received, before.datagrams_received);
     let sent = d(now.documents_sent, before.documents_sent)
         - d(now.documents_unprocessed, before.documents_unprocessed);
-    let spillover = d(now.dropped_total(), before.dropped_total());
+    let spillover =
+        d(now.dropped_total(), before.dropped_total()) + d(now.kernel_drops, before.kernel_drops);
     let rejected = d(now.rejected_total(), before.rejected_total())
         + d(now.documents_unprocessed, before.documents_unprocessed)
         + d(now.documents_refused, before.documents_refused);

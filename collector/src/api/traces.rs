@@ -256,14 +256,10 @@ pub(super) async fn get_trace_summaries(
                 if rate.is_some_and(|r| sample_draw(row.id) >= r) {
                     continue;
                 }
-                let mut summary: TraceSummary = match &row.summary {
-                    Some(json) => serde_json::from_str(json)
-                        .map_err(|e| crate::store::StoreError::Corrupt(format!("summary: {e}")))?,
-                    None => {
-                        let docs = rows::load_documents(conn, row.key)?;
-                        trace::summarize(&trace::assemble(row.id, docs))
-                    }
-                };
+                // Summaries are derived from the documents when listed: a page is at most
+                // SUMMARY_PAGE_SIZE traces, and nothing stale can be served.
+                let docs = rows::load_documents(conn, row.key)?;
+                let mut summary: TraceSummary = trace::summarize(&trace::assemble(row.id, docs));
                 summary.revision = Some(row.revision as i32);
                 if by == RangeBy::Event {
                     summary.matched_event_time = Some(EpochSeconds(row.updated_at));

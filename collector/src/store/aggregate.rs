@@ -1,5 +1,5 @@
-//! Pre-aggregation: when a trace has been quiet for the aggregate delay, its summary and its
-//! service-graph contribution are (re)computed from its documents, and the contribution is moved
+//! Pre-aggregation: when a trace has been quiet for the aggregate delay, its service-graph
+//! contribution is (re)computed from its documents, and the contribution is moved
 //! into the per-minute graph bucket of the trace's start (the old contribution subtracted, the
 //! new one added). Graph and time-series queries then read buckets, never segments.
 //!
@@ -38,7 +38,6 @@ struct Settled {
     bucket: i64,
     contribution: GraphContribution,
     contribution_json: String,
-    summary_json: String,
 }
 
 /// The aggregation thread.
@@ -138,11 +137,8 @@ impl Aggregator {
             let id = TraceId::from_bytes(bytes);
             let docs = load_documents(&self.conn, key)?;
             let assembled = trace::assemble(id, docs);
-            let summary = trace::summarize(&assembled);
             let contribution = graph::contribution(&assembled);
-            let start = summary
-                .start_time
-                .map_or(f64::from(id.epoch_secs()), |t| t.0);
+            let start = trace_start(&assembled).unwrap_or(f64::from(id.epoch_secs()));
             let old = match (bucket, old) {
                 (Some(b), Some(json)) => Some((b, decode(&json, "trace contribution")?)),
                 _ => None,
@@ -154,7 +150,6 @@ impl Aggregator {
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
                 contribution_json: encode(&contribution)?,
                 contribution,
-                summary_json: encode(&summary)?,
             });
         }
         Ok(settled)
@@ -183,8 +178,17 @@ fn bucket_mut<'a>(
         .ok_or_else(|| StoreError::Internal("graph bucket vanished".into()))
 }
 
-/// Runs on the writer: moves each trace's contribution between buckets and stores its summary,
-/// unless the trace changed since it was computed. Returns how many were applied.
+/// The earliest `start_time` of a trace's documents.
+fn trace_start(t: &trace::AssembledTrace) -> Option<f64> {
+    t.segments
+        .iter()
+        .chain(&t.orphans)
+        .filter_map(|s| s.start_time.as_ref().map(|v| v.as_secs_f64()))
+        .reduce(f64::min)
+}
+
+/// Runs on the writer: moves each trace's contribution between buckets, unless the trace
+/// changed since it was computed. Returns how many were applied.
 fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> {
     let mut buckets: HashMap<i64, GraphContribution> = HashMap::new();
     let mut applied = 0;
@@ -192,7 +196,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
         let mut current =
             conn.prepare_cached("SELECT revision FROM traces WHERE trace_key = ?1")?;
         let mut update = conn.prepare_cached(
-            "UPDATE traces SET settled_revision = ?2, summary = ?3, contribution = ?4, bucket = ?5
+            "UPDATE traces SET settled_revision = ?2, contribution = ?3, bucket = ?4
              WHERE trace_key = ?1",
         )?;
         for s in settled {
@@ -207,7 +211,6 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
             update.execute(params![
                 s.key,
                 s.revision,
-                s.summary_json,
                 s.contribution_json,
                 s.bucket
             ])?;

@@ -76,6 +76,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (rule_name, window_start)
     ) WITHOUT ROWID;
     ",
+    // 2: summaries are computed when listed (cheap per page), not stored per trace: storing
+    // them doubled the bytes written per trace at ingest (docs/benchmarks.md).
+    r"
+    ALTER TABLE traces DROP COLUMN summary;
+    ",
 ];
 
 /// The version this build writes.

@@ -155,8 +155,6 @@ pub struct TraceRow {
     pub updated_at: f64,
     /// Current revision.
     pub revision: i64,
-    /// The summary JSON, if computed for the current revision.
-    pub summary: Option<String>,
 }
 
 /// Where a listing page starts: strictly before this (time, key), newest first.
@@ -177,7 +175,7 @@ pub fn list_traces(
     };
     // Integer epochs: a range [start, end) covers id_time >= ceil(start) and < end.
     let sql = format!(
-        "SELECT trace_key, trace_id, {col}, updated_at, revision, settled_revision, summary
+        "SELECT trace_key, trace_id, {col}, updated_at, revision
          FROM traces
          WHERE {col} >= ?1 AND {col} < ?2
            AND ({col} < ?3 OR ({col} = ?3 AND trace_key < ?4))
@@ -198,23 +196,18 @@ pub fn list_traces(
         params![start_bound, end_bound, after_time, after_key, limit as i64],
         |r| {
             let blob: Vec<u8> = r.get(1)?;
-            let revision: i64 = r.get(4)?;
-            let settled: i64 = r.get(5)?;
-            let summary: Option<String> = r.get(6)?;
-            let time: f64 = r.get(2)?;
             Ok((
                 r.get::<_, i64>(0)?,
                 blob,
-                time,
+                r.get::<_, f64>(2)?,
                 r.get::<_, f64>(3)?,
-                revision,
-                if settled == revision { summary } else { None },
+                r.get::<_, i64>(4)?,
             ))
         },
     )?;
     let mut out = Vec::new();
     for row in rows {
-        let (key, blob, time, updated_at, revision, summary) = row?;
+        let (key, blob, time, updated_at, revision) = row?;
         let bytes: [u8; 16] = blob
             .try_into()
             .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
@@ -224,7 +217,6 @@ pub fn list_traces(
             time,
             updated_at,
             revision,
-            summary,
         });
     }
     Ok(out)

@@ -162,16 +162,22 @@ impl Default for ValidateOptions {
 
 /// Parses and validates one document as PutTraceSegments receives it.
 pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, SegmentError> {
-    let head = SegmentHead::parse(doc).ok();
-    let id = head
-        .as_ref()
-        .and_then(|h| h.id.as_deref().map(str::to_owned));
-    let kind = if head.as_ref().is_some_and(SegmentHead::is_subsegment) {
-        EntityKind::Subsegment
-    } else {
-        EntityKind::Segment
+    // Only a refused document needs the head parse (for its id and kind in the error); a good
+    // one is parsed once.
+    let head_info = || {
+        let head = SegmentHead::parse(doc).ok();
+        let id = head
+            .as_ref()
+            .and_then(|h| h.id.as_deref().map(str::to_owned));
+        let kind = if head.as_ref().is_some_and(SegmentHead::is_subsegment) {
+            EntityKind::Subsegment
+        } else {
+            EntityKind::Segment
+        };
+        (id, kind)
     };
     if doc.len() > opts.max_document_bytes {
+        let (id, kind) = head_info();
         return Err(SegmentError {
             code: SegmentErrorCode::DocumentTooLarge,
             kind,
@@ -187,6 +193,7 @@ pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, Segm
     let trimmed = doc.trim_start();
     if trimmed.starts_with('[') {
         // AWS answers MissingId to a document that is a JSON array.
+        let (id, kind) = head_info();
         return Err(SegmentError {
             code: SegmentErrorCode::MissingId,
             kind,
@@ -196,6 +203,7 @@ pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, Segm
         });
     }
     let seg = Segment::from_json(doc).map_err(|e| {
+        let (id, kind) = head_info();
         let leaf = e.path.rsplit('.').next().unwrap_or("");
         let code = match leaf {
             "id" if !e.path.contains("cause") && !e.path.contains("links") => {
@@ -213,7 +221,7 @@ pub fn check_document(doc: &str, opts: &ValidateOptions) -> Result<Segment, Segm
         SegmentError {
             code,
             kind,
-            id: id.clone(),
+            id,
             path,
             reason: format!("{} at line {} column {}", e.message, e.line, e.column),
         }

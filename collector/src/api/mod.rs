@@ -196,6 +196,10 @@ pub(crate) fn parse<T: DeserializeOwned>(op: Operation, body: &[u8]) -> Result<T
     } else {
         body
     };
+    // Fast path; only a body that fails is parsed again to name the member at fault.
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

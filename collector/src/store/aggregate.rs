@@ -208,12 +208,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
                 bucket_mut(&mut buckets, conn, *b)?.subtract(old);
             }
             bucket_mut(&mut buckets, conn, s.bucket)?.merge(&s.contribution);
-            update.execute(params![
-                s.key,
-                s.revision,
-                s.contribution_json,
-                s.bucket
-            ])?;
+            update.execute(params![s.key, s.revision, s.contribution_json, s.bucket])?;
             applied += 1;
         }
     }

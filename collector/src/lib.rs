@@ -15,11 +15,14 @@
 //!   `TraceSummary`;
 //! - [`graph`]: pure; assembled traces → service-graph contributions that merge across traces
 //!   and time buckets → `Service`/`Edge` lists;
+//! - [`filter`]: pure; filter expressions: parser with positioned errors and the in-memory
+//!   reference evaluator over assembled traces and their summaries;
 //! - [`sampling`]: pure; how a rule's reservoir is split among reporting clients;
 //! - [`metrics`]: counters for `/metrics`.
 
 pub mod api;
 pub mod config;
+pub mod filter;
 pub mod graph;
 pub mod metrics;
 pub mod sampling;

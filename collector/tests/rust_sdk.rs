@@ -1388,7 +1388,7 @@ async fn errors_are_modeled() {
         xray.get_trace_summaries()
             .start_time(DateTime::from_secs(1_795_795_000))
             .end_time(DateTime::from_secs(1_795_796_000))
-            .filter_expression(r#"service("x")"#)
+            .filter_expression(r#"service("x""#)
             .send()
             .await,
     );

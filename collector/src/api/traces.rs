@@ -209,15 +209,15 @@ pub(super) async fn get_trace_summaries(
     req: GetTraceSummariesRequest,
 ) -> Result<GetTraceSummariesResponse, ApiError> {
     req.validate()?;
-    if req
-        .filter_expression
-        .as_deref()
-        .is_some_and(|f| !f.trim().is_empty())
-    {
-        return Err(ApiError::invalid_request(
-            "FilterExpression is not supported by this collector yet: filter expressions arrive with their own release; leave it empty to list every trace",
-        ));
-    }
+    // Filter expressions are evaluated on each listed trace with the reference evaluator; the
+    // indexed SQL push-down arrives with the rest of issue 5.
+    let filter = match req.filter_expression.as_deref() {
+        Some(f) if !f.trim().is_empty() => Some(
+            crate::filter::parse(f)
+                .map_err(|e| ApiError::invalid_request(format!("FilterExpression: {e}")))?,
+        ),
+        _ => None,
+    };
     let (start, end) = check_window(req.start_time, req.end_time)?;
     let by = match req.time_range_type {
         None | Some(TimeRangeType::TraceId) => RangeBy::TraceId,
@@ -259,7 +259,14 @@ pub(super) async fn get_trace_summaries(
                 // Summaries are derived from the documents when listed: a page is at most
                 // SUMMARY_PAGE_SIZE traces, and nothing stale can be served.
                 let docs = rows::load_documents(conn, row.key)?;
-                let mut summary: TraceSummary = trace::summarize(&trace::assemble(row.id, docs));
+                let assembled = trace::assemble(row.id, docs);
+                let mut summary: TraceSummary = trace::summarize(&assembled);
+                if filter
+                    .as_ref()
+                    .is_some_and(|f| !crate::filter::matches(f, &assembled, &summary))
+                {
+                    continue;
+                }
                 summary.revision = Some(row.revision as i32);
                 if by == RangeBy::Event {
                     summary.matched_event_time = Some(EpochSeconds(row.updated_at));

@@ -137,12 +137,28 @@ ok("get_trace_summaries lists every trace exactly once across pages")
 
 expect_error(
     lambda: xray.get_trace_summaries(
-        StartTime=start, EndTime=end, FilterExpression='service("x")'
+        StartTime=start, EndTime=end, FilterExpression='service("x"'
     ),
     "InvalidRequestException",
-    "FilterExpression",
+    "FilterExpression: filter expression:",
 )
-ok("get_trace_summaries refuses filter expressions clearly")
+ok("get_trace_summaries refuses a malformed filter expression with its position")
+
+all_summaries = [
+    s for p in xray.get_paginator("get_trace_summaries").paginate(StartTime=start, EndTime=end)
+    for s in p["TraceSummaries"]
+]
+faulted = sorted(s["Id"] for s in all_summaries if s["HasFault"])
+assert faulted, "the captures hold faulted traces"
+got = sorted(
+    s["Id"]
+    for p in xray.get_paginator("get_trace_summaries").paginate(
+        StartTime=start, EndTime=end, FilterExpression="fault"
+    )
+    for s in p["TraceSummaries"]
+)
+assert got == faulted, (got, faulted)
+ok("get_trace_summaries applies a filter expression")
 
 # --- GetServiceGraph: statistics are aggregated shortly after ingest ----------------------------
 deadline = time.time() + 20

@@ -116,21 +116,6 @@ async fn load_assembled(
         .map_err(ApiError::from)
 }
 
-fn trace_times(t: &AssembledTrace) -> (f64, f64) {
-    let mut start = f64::INFINITY;
-    let mut end = f64::NEG_INFINITY;
-    for s in t.segments.iter().chain(&t.orphans) {
-        if let Some(v) = &s.start_time {
-            start = start.min(v.as_secs_f64());
-            end = end.max(v.as_secs_f64());
-        }
-        if let Some(v) = &s.end_time {
-            end = end.max(v.as_secs_f64());
-        }
-    }
-    (start, end)
-}
-
 pub(super) async fn batch_get_traces(
     st: &AppState,
     req: BatchGetTracesRequest,
@@ -140,7 +125,7 @@ pub(super) async fn batch_get_traces(
     let traces = found
         .into_iter()
         .map(|(t, _)| {
-            let (start, end) = trace_times(&t);
+            let (start, end) = t.time_span();
             let segments = t
                 .segments
                 .iter()
@@ -152,7 +137,7 @@ pub(super) async fn batch_get_traces(
                 .collect();
             api::Trace {
                 id: t.id.to_string(),
-                duration: Some(if end >= start { end - start } else { 0.0 }),
+                duration: Some(start.zip(end).map_or(0.0, |(s, e)| (e - s).max(0.0))),
                 limit_exceeded: Some(false),
                 segments,
             }

@@ -138,7 +138,10 @@ impl Aggregator {
             let docs = load_documents(&self.conn, key)?;
             let assembled = trace::assemble(id, docs);
             let contribution = graph::contribution(&assembled);
-            let start = trace_start(&assembled).unwrap_or(f64::from(id.epoch_secs()));
+            let start = assembled
+                .time_span()
+                .0
+                .unwrap_or(f64::from(id.epoch_secs()));
             let old = match (bucket, old) {
                 (Some(b), Some(json)) => Some((b, decode(&json, "trace contribution")?)),
                 _ => None,
@@ -176,15 +179,6 @@ fn bucket_mut<'a>(
     buckets
         .get_mut(&b)
         .ok_or_else(|| StoreError::Internal("graph bucket vanished".into()))
-}
-
-/// The earliest `start_time` of a trace's documents.
-fn trace_start(t: &trace::AssembledTrace) -> Option<f64> {
-    t.segments
-        .iter()
-        .chain(&t.orphans)
-        .filter_map(|s| s.start_time.as_ref().map(|v| v.as_secs_f64()))
-        .reduce(f64::min)
 }
 
 /// Runs on the writer: moves each trace's contribution between buckets, unless the trace

@@ -222,26 +222,6 @@ pub fn list_traces(
     Ok(out)
 }
 
-/// Counts traces in a window (for `TracesProcessedCount`).
-pub fn count_traces(
-    conn: &Connection,
-    by: RangeBy,
-    start: f64,
-    end: f64,
-) -> Result<i64, StoreError> {
-    let sql = match by {
-        RangeBy::TraceId => "SELECT count(*) FROM traces WHERE id_time >= ?1 AND id_time < ?2",
-        RangeBy::Event => "SELECT count(*) FROM traces WHERE updated_at >= ?1 AND updated_at < ?2",
-    };
-    let (s, e) = match by {
-        RangeBy::TraceId => (start.ceil(), end.ceil()),
-        RangeBy::Event => (start, end),
-    };
-    Ok(conn
-        .prepare_cached(sql)?
-        .query_row(params![s, e], |r| r.get(0))?)
-}
-
 /// Graph buckets (minute start, contribution JSON) overlapping `[start, end)`.
 pub fn load_buckets(
     conn: &Connection,

@@ -46,3 +46,24 @@ pub struct AssembledTrace {
     /// `segments`.
     pub orphans: Vec<Segment>,
 }
+
+impl AssembledTrace {
+    /// Earliest `start_time` and latest `end_time` over the top-level documents (segments,
+    /// inferred segments and orphans); the one definition of a trace's span, used by
+    /// `TraceSummary.StartTime`/`Duration`, `Trace.Duration` and the graph bucket of the trace.
+    pub fn time_span(&self) -> (Option<f64>, Option<f64>) {
+        let mut start: Option<f64> = None;
+        let mut end: Option<f64> = None;
+        for s in self.segments.iter().chain(&self.orphans) {
+            if let Some(t) = &s.start_time {
+                let t = t.as_secs_f64();
+                start = Some(start.map_or(t, |v| v.min(t)));
+            }
+            if let Some(t) = &s.end_time {
+                let t = t.as_secs_f64();
+                end = Some(end.map_or(t, |v| v.max(t)));
+            }
+        }
+        (start, end)
+    }
+}

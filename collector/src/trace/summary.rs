@@ -54,7 +54,7 @@ pub fn summarize(trace: &AssembledTrace) -> TraceSummary {
     let ids: Vec<ServiceId> = trace.segments.iter().map(service_id).collect();
     let owner_id = |owner: Option<usize>| owner.map(|i| &ids[i]);
 
-    let (start, end) = time_span(trace);
+    let (start, end) = trace.time_span();
     let response_time = root.filter(|r| is_complete(r)).and_then(|r| {
         Some(r.end_time.as_ref()?.as_secs_f64() - r.start_time.as_ref()?.as_secs_f64())
     });
@@ -178,23 +178,6 @@ pub fn summarize(trace: &AssembledTrace) -> TraceSummary {
         revision: Some(0),
         matched_event_time: None,
     }
-}
-
-/// Earliest start and latest end over the top-level documents.
-fn time_span(trace: &AssembledTrace) -> (Option<f64>, Option<f64>) {
-    let mut start: Option<f64> = None;
-    let mut end: Option<f64> = None;
-    for s in trace.segments.iter().chain(&trace.orphans) {
-        if let Some(t) = &s.start_time {
-            let t = t.as_secs_f64();
-            start = Some(start.map_or(t, |v| v.min(t)));
-        }
-        if let Some(t) = &s.end_time {
-            let t = t.as_secs_f64();
-            end = Some(end.map_or(t, |v| v.max(t)));
-        }
-    }
-    (start, end)
 }
 
 fn push_distinct<T: PartialEq>(list: &mut Vec<T>, item: T) {

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use fluoro_proto::ids::{EntityId, TraceId};
+use support::{TempDir, fixture_documents};
+
+mod support;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fluoro-collector");
@@ -26,60 +29,7 @@ const EXIT_CONFIG: i32 = 64;
 const LONG_RETENTION: &str = "3650d";
 
 // ---------------------------------------------------------------------------------------------
-// Temporary directories and fixtures
-
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "fluoro-bin-{tag}-{}-{}",
-            std::process::id(),
-            EntityId::generate()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn fixtures() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
-/// The documents of every datagram in `fixtures()/<folder>`, in arrival order.
-fn fixture_documents(folder: &str) -> Vec<String> {
-    let dir = fixtures().join(folder);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (set FLUORO_FIXTURES)", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .dgram files in {}", dir.display());
-    files
-        .iter()
-        .map(|p| {
-            let bytes = std::fs::read(p).unwrap();
-            let frame = fluoro_proto::frame::decode(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            frame.body.to_owned()
-        })
-        .collect()
-}
+// Fixtures (temporary directories and captures come from `support`)
 
 // ---------------------------------------------------------------------------------------------
 // The binary

@@ -11,51 +11,21 @@
 //! `127.0.0.1` call.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use fluoro_collector::graph::{
     EntitySelector, GraphContribution, contribution, time_series, to_services, trace_graph,
 };
 use fluoro_collector::trace::{AssembledTrace, assemble};
 use fluoro_proto::api::{Service, ServiceStatistics};
-use fluoro_proto::frame;
 use fluoro_proto::ids::TraceId;
-use fluoro_proto::segment::Segment;
 
-fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLUORO_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-}
+mod support;
 
 /// Every capture of one SDK, assembled, in order of first appearance.
 fn traces(sdk: &str) -> Vec<AssembledTrace> {
-    let dir = fixtures_dir().join(sdk);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures missing at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    let mut order: Vec<String> = Vec::new();
-    let mut by_trace: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
-    for f in &files {
-        let bytes = std::fs::read(f).unwrap();
-        let frame = frame::decode(&bytes).unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
-        let seg = Segment::from_json(frame.body).unwrap();
-        let id = seg.trace_id.clone().unwrap();
-        if !by_trace.contains_key(&id) {
-            order.push(id.clone());
-        }
-        by_trace.entry(id).or_default().push(seg);
-    }
-    order
+    support::fixture_traces(&[sdk])
         .into_iter()
-        .map(|id| {
-            let docs = by_trace.remove(&id).unwrap();
-            assemble(TraceId::parse(&id).unwrap(), docs)
-        })
+        .map(|(id, docs)| assemble(TraceId::parse(&id).unwrap(), docs))
         .collect()
 }
 

@@ -4,9 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use fluoro_collector::{Collector, Config};
+use support::{TempDir, fixtures_dir, start_collector};
+
+mod support;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -25,40 +27,8 @@ fn tool(var: &str, venv_bin: &str) -> PathBuf {
     p
 }
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || workspace_root().join("../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
-/// A fresh data directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "fluoro-test-{tag}-{}-{}",
-            std::process::id(),
-            fluoro_proto::ids::EntityId::generate()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn start(dir: &TempDir, extra: impl FnOnce(&mut Config)) -> Collector {
-    let mut c = Config::for_dir(&dir.0);
-    // The captures carry their capture date in their trace ids; keep them whatever today is.
-    c.retention = Duration::from_secs(3650 * 86_400);
-    extra(&mut c);
-    fluoro_collector::start(c).await.unwrap()
+    start_collector(dir.path(), extra).await
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -80,7 +50,7 @@ async fn boto3_drives_every_operation() {
     let endpoint = format!("http://{}", c.addr());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_api.py");
     let python = tool("FLUORO_PYTHON", "python");
-    let fixtures = fixtures();
+    let fixtures = fixtures_dir();
     let out = tokio::task::spawn_blocking(move || {
         run(Command::new(python)
             .arg(script)

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_xray::Client;
@@ -38,11 +38,14 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use fluoro_collector::{Collector, Config};
+use fluoro_collector::Collector;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use support::{TempDir, fixture_documents, start_collector};
+
+mod support;
 
 // ---------------------------------------------------------------------------------------------
 // Plain-HTTP connector for the SDK
@@ -150,60 +153,8 @@ where
 // ---------------------------------------------------------------------------------------------
 // Collector, fixtures, documents
 
-/// A fresh data directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "fluoro-test-rustsdk-{tag}-{}-{}",
-            std::process::id(),
-            fluoro_proto::ids::EntityId::generate()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn start(dir: &TempDir) -> Collector {
-    let mut c = Config::for_dir(&dir.0);
-    // The captures carry their capture date in their trace ids; keep them whatever today is.
-    c.retention = Duration::from_secs(3650 * 86_400);
-    fluoro_collector::start(c).await.unwrap()
-}
-
-fn fixtures_dir() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
-/// The document of every captured datagram of one SDK, in arrival order.
-fn fixture_documents(sdk: &str) -> Vec<String> {
-    let dir = fixtures_dir().join(sdk);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures missing at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no captures in {}", dir.display());
-    files
-        .iter()
-        .map(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            let frame = fluoro_proto::frame::decode(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e:?}", f.display()));
-            frame.body.to_owned()
-        })
-        .collect()
+    start_collector(dir.path(), |_| {}).await
 }
 
 fn now_secs() -> f64 {

@@ -3,57 +3,21 @@
 //! duplicated, and a few traces, worked out by hand from the capture files, come out exactly as
 //! X-Ray would show them.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
 
 use fluoro_collector::trace::{AssembledTrace, assemble, service_id, summarize};
-use fluoro_proto::frame;
 use fluoro_proto::ids::TraceId;
 use fluoro_proto::segment::Segment;
 use serde_json::{Value, json};
 
-fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLUORO_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-}
+mod support;
 
 /// Every captured document, in arrival order, grouped by trace id (traces in first-seen order).
 fn traces() -> Vec<(String, Vec<Segment>)> {
-    let root = fixtures_dir();
-    let mut order: Vec<String> = Vec::new();
-    let mut by_trace: BTreeMap<String, Vec<Segment>> = BTreeMap::new();
-    let mut count = 0;
-    for sdk in ["python", "node"] {
-        let dir = root.join(sdk);
-        let index = std::fs::read_to_string(dir.join("index.jsonl"))
-            .unwrap_or_else(|e| panic!("fixtures missing at {}: {e}", dir.display()));
-        for line in index.lines().filter(|l| !l.trim().is_empty()) {
-            let entry: Value = serde_json::from_str(line).unwrap();
-            let file = entry["file"].as_str().unwrap();
-            let bytes = std::fs::read(dir.join(file)).unwrap();
-            let f = frame::decode(&bytes).unwrap_or_else(|e| panic!("{sdk}/{file}: {e}"));
-            let seg = Segment::from_json(f.body).unwrap_or_else(|e| panic!("{sdk}/{file}: {e}"));
-            let trace = seg
-                .trace_id
-                .clone()
-                .expect("top-level documents carry trace_id");
-            if !by_trace.contains_key(&trace) {
-                order.push(trace.clone());
-            }
-            by_trace.entry(trace).or_default().push(seg);
-            count += 1;
-        }
-    }
+    let t = support::fixture_traces(&["python", "node"]);
+    let count: usize = t.iter().map(|(_, d)| d.len()).sum();
     assert!(count >= 150, "expected every capture, found {count}");
-    order
-        .into_iter()
-        .map(|t| {
-            let docs = by_trace.remove(&t).unwrap();
-            (t, docs)
-        })
-        .collect()
+    t
 }
 
 fn trace(id: &str) -> (TraceId, Vec<Segment>) {

@@ -2,7 +2,8 @@
 //! same rows, measured in one run, then query latencies over the stored data.
 //!
 //! `cargo bench -p fluoro-collector --bench ingest -- [SEGMENTS] [CONNECTIONS]`
-//! (defaults: 200,000 segments, 4 connections).
+//! (defaults: 1,000,000 segments, 16 connections: two AWS-style daemons at their default
+//! concurrency of 8 senders each).
 //!
 //! 1. **bare**: the rows go straight into a fresh database with the collector's schema and
 //!    insert statements (`store::traces::insert_documents`), 2,500 rows per transaction: what
@@ -101,6 +102,7 @@ fn bare(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
             start: *s,
             end: Some(s + 0.02),
             doc: d.clone(),
+            segment: None,
         })
         .collect();
     let started = Instant::now();
@@ -196,6 +198,7 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
     let elapsed = started.elapsed().as_secs_f64();
     let rate = docs.len() as f64 / elapsed;
     queries(&addr, docs).await;
+    report_cache(&addr).await;
     let settle = Instant::now();
     collector.shutdown().await.unwrap();
     eprintln!(
@@ -204,6 +207,34 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
     );
     let _ = std::fs::remove_dir_all(&dir);
     (rate, throttled.load(Ordering::Relaxed))
+}
+
+/// How many traces the aggregator found already parsed, from `/metrics`.
+async fn report_cache(addr: &str) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/metrics")
+        .header("host", addr)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&text);
+    let get = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    println!(
+        "aggregate cache: {} traces hit, {} read back, {} left out (cache full)",
+        get("fluoro_collector_aggregate_cache_hits_total"),
+        get("fluoro_collector_aggregate_cache_misses_total"),
+        get("fluoro_collector_aggregate_cache_full_total"),
+    );
 }
 
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
@@ -301,8 +332,11 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(200_000);
-    let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let n: usize = args
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(16);
     let docs = documents(n);
     let avg = docs.iter().map(|d| d.3.len()).sum::<usize>() / docs.len();
     println!("ingest: {n} segments of ~{avg} bytes, {connections} connections, batches of {BATCH}");

@@ -23,6 +23,8 @@ pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_WRITE_QUEUE: usize = 256;
 /// Default quiet time before a changed trace's summary and graph statistics are recomputed.
 pub const DEFAULT_AGGREGATE_DELAY: &str = "1s";
+/// Default memory for documents waiting to be aggregated, already parsed (128 MiB).
+pub const DEFAULT_AGGREGATE_CACHE_BYTES: usize = 128 * 1024 * 1024;
 
 /// `fluoro-collector`: the X-Ray API, trace storage and the service graph.
 ///
@@ -64,6 +66,12 @@ pub struct Config {
     /// statistics are (re)computed, e.g. `1s`, `500ms`, `0s`.
     #[arg(long, env = "FLUORO_AGGREGATE_DELAY", default_value = DEFAULT_AGGREGATE_DELAY, value_parser = parse_duration)]
     pub aggregate_delay: Duration,
+
+    /// Memory, in bytes, for documents waiting to be aggregated, kept as ingest parsed them so
+    /// the aggregator need not read and parse them again. Past it the oldest traces are read
+    /// back from the database instead (slower, never wrong). 0 turns the cache off.
+    #[arg(long, env = "FLUORO_AGGREGATE_CACHE_BYTES", default_value_t = DEFAULT_AGGREGATE_CACHE_BYTES)]
+    pub aggregate_cache_bytes: usize,
 
     /// File of `ACCESS_KEY_ID SECRET_ACCESS_KEY` lines; when set, every request must carry a
     /// valid SigV4 signature (service `xray`) made with one of these keys.

@@ -107,6 +107,7 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
             write_queue: config.write_queue,
             aggregate_delay: config.aggregate_delay,
             retention: config.retention,
+            aggregate_cache: config.aggregate_cache_bytes,
         },
         Arc::clone(&metrics),
     )?;

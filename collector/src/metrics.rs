@@ -28,6 +28,12 @@ pub struct Metrics {
     pub traces_aggregated: AtomicU64,
     /// Traces removed by retention.
     pub traces_expired: AtomicU64,
+    /// Traces the aggregator found parsed in its cache.
+    pub aggregate_cache_hits: AtomicU64,
+    /// Traces the aggregator had to read back from the database.
+    pub aggregate_cache_misses: AtomicU64,
+    /// Traces left out of the aggregator's cache to stay within `--aggregate-cache-bytes`.
+    pub aggregate_cache_full: AtomicU64,
 }
 
 impl Metrics {
@@ -132,6 +138,24 @@ impl Metrics {
             "fluoro_collector_traces_expired_total",
             "Traces removed by retention.",
             get(&self.traces_expired),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_cache_hits_total",
+            "Traces aggregated from documents ingest had already parsed.",
+            get(&self.aggregate_cache_hits),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_cache_misses_total",
+            "Traces aggregated from documents read back from the database.",
+            get(&self.aggregate_cache_misses),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_cache_full_total",
+            "Traces left out of the aggregator's cache to stay within --aggregate-cache-bytes.",
+            get(&self.aggregate_cache_full),
         );
         out
     }

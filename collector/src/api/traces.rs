@@ -61,6 +61,7 @@ pub(super) async fn put_trace_segments(
                     start,
                     end: seg.end_time.as_ref().map(|t| t.as_secs_f64()),
                     doc,
+                    segment: Some(seg),
                 });
             }
             Err(e) => {
@@ -76,9 +77,7 @@ pub(super) async fn put_trace_segments(
     }
     if !accepted.is_empty() {
         let n = accepted.len() as u64;
-        st.store
-            .write(move |conn| rows::insert_documents(conn, &accepted, now_secs()))
-            .await?;
+        st.store.ingest(accepted).await?;
         st.metrics
             .documents_accepted
             .fetch_add(n, Ordering::Relaxed);

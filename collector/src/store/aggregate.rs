@@ -17,6 +17,7 @@ use std::time::Duration;
 use fluoro_proto::ids::TraceId;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::cache::DocCache;
 use super::traces::{load_documents, now_secs};
 use super::{BlockingWriter, StoreError};
 use crate::graph::{self, GraphContribution};
@@ -47,6 +48,7 @@ pub(crate) struct Aggregator {
     delay: Duration,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    cache: Arc<DocCache>,
 }
 
 fn decode(json: &str, what: &str) -> Result<GraphContribution, StoreError> {
@@ -64,6 +66,7 @@ impl Aggregator {
         delay: Duration,
         metrics: Arc<Metrics>,
         stop: Arc<AtomicBool>,
+        cache: Arc<DocCache>,
     ) -> Aggregator {
         Aggregator {
             conn,
@@ -71,6 +74,7 @@ impl Aggregator {
             delay,
             metrics,
             stop,
+            cache,
         }
     }
 
@@ -135,7 +139,17 @@ impl Aggregator {
                 .try_into()
                 .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
             let id = TraceId::from_bytes(bytes);
-            let docs = load_documents(&self.conn, key)?;
+            let docs = if let Some(docs) = self.cache.take(key, revision) {
+                self.metrics
+                    .aggregate_cache_hits
+                    .fetch_add(1, Ordering::Relaxed);
+                docs
+            } else {
+                self.metrics
+                    .aggregate_cache_misses
+                    .fetch_add(1, Ordering::Relaxed);
+                load_documents(&self.conn, key)?
+            };
             let assembled = trace::assemble(id, docs);
             let contribution = graph::contribution(&assembled);
             let start = assembled

@@ -14,6 +14,7 @@
 //! in `graph_buckets`, so a graph query merges at most one row per minute of its window.
 
 pub mod aggregate;
+pub mod cache;
 pub mod groups;
 pub mod sampling;
 pub mod schema;
@@ -75,6 +76,8 @@ pub struct StoreConfig {
     pub aggregate_delay: Duration,
     /// How long traces are kept.
     pub retention: Duration,
+    /// Bytes of parsed documents kept for the aggregator ([`cache`]); 0 turns the cache off.
+    pub aggregate_cache: usize,
 }
 
 /// Handle to the store; cheap to clone.
@@ -93,6 +96,7 @@ struct Inner {
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     aggregator: Mutex<Option<std::thread::JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
+    cache: Arc<cache::DocCache>,
 }
 
 const MAX_IDLE_READERS: usize = 8;
@@ -152,6 +156,7 @@ impl Store {
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let cache = Arc::new(cache::DocCache::new(cfg.aggregate_cache));
         let aggregator = aggregate::Aggregator::new(
             open_connection(&cfg.path, false)?,
             BlockingWriter {
@@ -162,6 +167,7 @@ impl Store {
             cfg.aggregate_delay,
             Arc::clone(&metrics),
             Arc::clone(&stop),
+            Arc::clone(&cache),
         );
         let aggregator = std::thread::Builder::new()
             .name("fluoro-aggregator".into())
@@ -177,6 +183,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 aggregator: Mutex::new(Some(aggregator)),
                 stop,
+                cache,
             }),
         })
     }
@@ -196,6 +203,40 @@ impl Store {
             f,
         )?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores validated documents in the writer's transaction (429-style [`StoreError::Busy`]
+    /// when the queue is full) and hands their parsed form to the aggregator's cache.
+    pub async fn ingest(&self, docs: Vec<traces::IngestDoc>) -> Result<(), StoreError> {
+        let cache = Arc::clone(&self.inner.cache);
+        let metrics = Arc::clone(&self.inner.metrics);
+        self.write(move |conn| {
+            let rows = traces::insert_documents(conn, &docs, traces::now_secs())?;
+            let mut slots: Vec<Option<traces::IngestDoc>> = docs.into_iter().map(Some).collect();
+            let writes = rows
+                .into_iter()
+                .map(|row| cache::TraceWrite {
+                    key: row.key,
+                    revision: row.revision,
+                    docs: row
+                        .docs
+                        .iter()
+                        .map(|&i| {
+                            let d = slots.get_mut(i)?.take()?;
+                            Some(cache::CachedDoc {
+                                entity_id: d.entity_id,
+                                in_progress: d.in_progress,
+                                json_len: d.doc.len(),
+                                segment: d.segment?,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect();
+            cache.record(writes, &metrics);
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `f` on a read connection, off the async workers.
@@ -450,6 +491,7 @@ mod tests {
                 write_queue: 1,
                 aggregate_delay: Duration::from_secs(1),
                 retention: Duration::from_secs(86_400),
+                aggregate_cache: 1 << 20,
             },
             Arc::clone(&metrics),
         )
@@ -491,6 +533,7 @@ mod tests {
                 write_queue: 8,
                 aggregate_delay: Duration::from_secs(1),
                 retention: Duration::from_secs(86_400),
+                aggregate_cache: 1 << 20,
             },
             Arc::new(Metrics::default()),
         )

@@ -23,6 +23,20 @@ pub struct IngestDoc {
     pub end: Option<f64>,
     /// The document exactly as received.
     pub doc: String,
+    /// The document as ingest parsed it, handed to the aggregator through the
+    /// [`DocCache`](super::cache::DocCache) so it is not parsed twice; `None` when not at hand.
+    pub segment: Option<Segment>,
+}
+
+/// The documents one write stored under one trace row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowWrite {
+    /// The trace row.
+    pub key: i64,
+    /// Its revision after the write (1 when the write created the row).
+    pub revision: i64,
+    /// Indexes of its documents in the written slice.
+    pub docs: Vec<usize>,
 }
 
 /// Epoch seconds now.
@@ -38,7 +52,12 @@ fn entity_key(id: EntityId) -> i64 {
 
 /// Stores documents: one upsert per trace, one row per document. A complete document replaces
 /// an in-progress one with the same id; an in-progress one never replaces a complete one.
-pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Result<(), StoreError> {
+/// Returns what was written to each trace row.
+pub fn insert_documents(
+    conn: &Connection,
+    docs: &[IngestDoc],
+    now: f64,
+) -> Result<Vec<RowWrite>, StoreError> {
     let mut upsert = conn.prepare_cached(
         "INSERT INTO traces (trace_id, id_time, start_time, end_time, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
@@ -47,7 +66,7 @@ pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Resu
              end_time = max(end_time, excluded.end_time),
              updated_at = excluded.updated_at,
              revision = revision + 1
-         RETURNING trace_key",
+         RETURNING trace_key, revision",
     )?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO documents (trace_key, entity_id, in_progress, doc) VALUES (?1, ?2, ?3, ?4)
@@ -59,6 +78,7 @@ pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Resu
     // Group by trace so each trace row is touched once per request.
     let mut order: Vec<usize> = (0..docs.len()).collect();
     order.sort_by_key(|&i| docs[i].trace_id);
+    let mut written = Vec::new();
     let mut i = 0;
     while i < order.len() {
         let trace = docs[order[i]].trace_id;
@@ -71,7 +91,7 @@ pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Resu
             end = end.max(d.end.unwrap_or(d.start));
             j += 1;
         }
-        let key: i64 = upsert.query_row(
+        let (key, revision): (i64, i64) = upsert.query_row(
             params![
                 trace.to_bytes().as_slice(),
                 i64::from(trace.epoch_secs()),
@@ -79,15 +99,20 @@ pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Resu
                 end,
                 now
             ],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         for &k in &order[i..j] {
             let d = &docs[k];
             insert.execute(params![key, entity_key(d.entity_id), d.in_progress, d.doc])?;
         }
+        written.push(RowWrite {
+            key,
+            revision,
+            docs: order[i..j].to_vec(),
+        });
         i = j;
     }
-    Ok(())
+    Ok(written)
 }
 
 /// The stored state of one trace.

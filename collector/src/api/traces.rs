@@ -15,6 +15,7 @@ use fluoro_proto::validate::{ValidateOptions, check_document};
 
 use super::AppState;
 use crate::graph::{self, EntitySelector, GraphContribution};
+use crate::store::StoreError;
 use crate::store::traces::{self as rows, Cursor, IngestDoc, RangeBy, now_secs};
 use crate::trace::{self, AssembledTrace};
 
@@ -193,8 +194,8 @@ pub(super) async fn get_trace_summaries(
     req: GetTraceSummariesRequest,
 ) -> Result<GetTraceSummariesResponse, ApiError> {
     req.validate()?;
-    // Filter expressions are evaluated on each listed trace with the reference evaluator; the
-    // indexed SQL push-down arrives with the rest of issue 5.
+    // Candidates come from the filter index where the expression allows (filter::needs), and
+    // the reference evaluator decides each one (filtered_page).
     let filter = match req.filter_expression.as_deref() {
         Some(f) if !f.trim().is_empty() => Some(
             crate::filter::parse(f)
@@ -228,36 +229,9 @@ pub(super) async fn get_trace_summaries(
     let after = req.next_token.as_deref().map(decode_cursor).transpose()?;
     let page = st
         .store
-        .read(move |conn| {
-            let listed = rows::list_traces(conn, by, start, end, after, SUMMARY_PAGE_SIZE + 1)?;
-            let mut out = Vec::new();
-            let more = listed.len() > SUMMARY_PAGE_SIZE;
-            let mut next = None;
-            let mut processed = 0i64;
-            for row in listed.into_iter().take(SUMMARY_PAGE_SIZE) {
-                processed += 1;
-                next = Some((row.time, row.key));
-                if rate.is_some_and(|r| sample_draw(row.id) >= r) {
-                    continue;
-                }
-                // Summaries are derived from the documents when listed: a page is at most
-                // SUMMARY_PAGE_SIZE traces, and nothing stale can be served.
-                let docs = rows::load_documents(conn, row.key)?;
-                let assembled = trace::assemble(row.id, docs);
-                let mut summary: TraceSummary = trace::summarize(&assembled);
-                if filter
-                    .as_ref()
-                    .is_some_and(|f| !crate::filter::matches(f, &assembled, &summary))
-                {
-                    continue;
-                }
-                summary.revision = Some(row.revision as i32);
-                if by == RangeBy::Event {
-                    summary.matched_event_time = Some(EpochSeconds(row.updated_at));
-                }
-                out.push(summary);
-            }
-            Ok((out, if more { next } else { None }, processed))
+        .read(move |conn| match filter {
+            None => plain_page(conn, by, start, end, after, rate),
+            Some(f) => filtered_page(conn, by, start, end, after, rate, &f),
         })
         .await?;
     let (summaries, next, processed) = page;
@@ -267,6 +241,96 @@ pub(super) async fn get_trace_summaries(
         traces_processed_count: Some(processed),
         next_token: next.map(encode_cursor),
     })
+}
+
+/// A page of the listing and where the next one starts.
+type Page = (Vec<TraceSummary>, Option<rows::Cursor>, i64);
+
+/// Most traces a filtered page evaluates before it answers with what it found and a
+/// `NextToken` (AWS pages the same way: a page may hold fewer matches than its size).
+const FILTER_EVALUATIONS_PER_PAGE: usize = 2_000;
+/// Candidates read from the index per round.
+const CANDIDATE_BATCH: usize = 256;
+
+fn summarize_row(
+    conn: &rusqlite::Connection,
+    row: &rows::TraceRow,
+    by: RangeBy,
+) -> Result<(trace::AssembledTrace, TraceSummary), StoreError> {
+    // Summaries are derived from the documents when listed: a page is at most
+    // SUMMARY_PAGE_SIZE traces, and nothing stale can be served.
+    let docs = rows::load_documents(conn, row.key)?;
+    let assembled = trace::assemble(row.id, docs);
+    let mut summary: TraceSummary = trace::summarize(&assembled);
+    summary.revision = Some(row.revision as i32);
+    if by == RangeBy::Event {
+        summary.matched_event_time = Some(EpochSeconds(row.updated_at));
+    }
+    Ok((assembled, summary))
+}
+
+fn plain_page(
+    conn: &rusqlite::Connection,
+    by: RangeBy,
+    start: f64,
+    end: f64,
+    after: Option<rows::Cursor>,
+    rate: Option<f64>,
+) -> Result<Page, StoreError> {
+    let listed = rows::list_traces(conn, by, start, end, after, SUMMARY_PAGE_SIZE + 1)?;
+    let mut out = Vec::new();
+    let more = listed.len() > SUMMARY_PAGE_SIZE;
+    let mut next = None;
+    let mut processed = 0i64;
+    for row in listed.into_iter().take(SUMMARY_PAGE_SIZE) {
+        processed += 1;
+        next = Some((row.time, row.key));
+        if rate.is_some_and(|r| sample_draw(row.id) >= r) {
+            continue;
+        }
+        out.push(summarize_row(conn, &row, by)?.1);
+    }
+    Ok((out, if more { next } else { None }, processed))
+}
+
+/// Candidates come from the filter index when the expression has an indexed part (spec
+/// xray-api.md §3, docs/filter-expressions.md), else from the plain listing; the reference
+/// evaluator decides each one.
+fn filtered_page(
+    conn: &rusqlite::Connection,
+    by: RangeBy,
+    start: f64,
+    end: f64,
+    after: Option<rows::Cursor>,
+    rate: Option<f64>,
+    filter: &crate::filter::Filter,
+) -> Result<Page, StoreError> {
+    let need = crate::filter::needs(filter);
+    let mut cursor = after;
+    let mut out = Vec::new();
+    let mut processed = 0usize;
+    loop {
+        let batch =
+            rows::list_candidates(conn, by, start, end, cursor, need.as_ref(), CANDIDATE_BATCH)?;
+        for row in &batch.rows {
+            cursor = Some((row.time, row.key));
+            if rate.is_some_and(|r| sample_draw(row.id) >= r) {
+                continue;
+            }
+            processed += 1;
+            let (assembled, summary) = summarize_row(conn, row, by)?;
+            if crate::filter::matches(filter, &assembled, &summary) {
+                out.push(summary);
+            }
+            if out.len() == SUMMARY_PAGE_SIZE || processed >= FILTER_EVALUATIONS_PER_PAGE {
+                return Ok((out, cursor, processed as i64));
+            }
+        }
+        if batch.exhausted {
+            return Ok((out, None, processed as i64));
+        }
+        cursor = batch.last;
+    }
 }
 
 /// The group a graph request names, if any; groups with a filter expression are refused until

@@ -468,18 +468,18 @@ fn status(seg: &Segment) -> Option<i64> {
         .as_i64()
 }
 
-fn is_faulted(seg: &Segment) -> bool {
+pub(super) fn is_faulted(seg: &Segment) -> bool {
     seg.fault == Some(true) || status(seg).is_some_and(|s| (500..600).contains(&s))
 }
 
 /// `error` or `throttle` flag, or a 4xx response (a throttle is a client error).
-fn is_errored(seg: &Segment) -> bool {
+pub(super) fn is_errored(seg: &Segment) -> bool {
     seg.error == Some(true)
         || seg.throttle == Some(true)
         || status(seg).is_some_and(|s| (400..500).contains(&s))
 }
 
-fn is_throttled(seg: &Segment) -> bool {
+pub(super) fn is_throttled(seg: &Segment) -> bool {
     seg.throttle == Some(true) || status(seg) == Some(429)
 }
 

@@ -16,12 +16,16 @@
 //! word is a string value (`name = traces`); an unclosed `{` is an error; which keywords are
 //! valid depends on where they are (top level, `service`/`edge` block, root-cause block).
 //!
+//! - [`terms`] / [`needs`] are the index side: the facts of a trace the store indexes, and a
+//!   necessary condition over them for a filter, so the store reads only candidate traces.
+//!
 //! Files: `ast.rs` (the tree and its text), `parse.rs` (lexer and parser), `eval.rs` (the
-//! evaluator), `tests.rs`.
+//! evaluator), `pushdown.rs` (index terms), `tests.rs`.
 
 mod ast;
 mod eval;
 mod parse;
+mod pushdown;
 
 #[cfg(test)]
 mod tests;
@@ -32,3 +36,4 @@ pub use ast::{
 };
 pub use eval::{EvalOptions, GroupFilter, matches, matches_with};
 pub use parse::{FilterError, parse};
+pub use pushdown::{Need, needs, terms};

@@ -847,3 +847,146 @@ fn fixture_traces_match_hand_worked_ids() {
         .collect();
     assert_eq!(got, set(&[alice[1], alice[2]]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Index terms: `needs(f)` must hold for every trace that `f` matches (the store reads only the
+// traces whose terms satisfy it, and the evaluator decides among them). Random filters over the
+// names, annotations, users and statuses of the real SDK captures.
+
+mod pushdown_soundness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn leaf() -> impl Strategy<Value = String> {
+        let services = prop::sample::select(vec![
+            "orders-api/prod",
+            "orders-fn",
+            "inventory-service",
+            "shop-frontend",
+            "catalog-service",
+            "Orders-Fn",
+            "nope",
+        ]);
+        let keys = prop::sample::select(vec!["tier", "priority", "customer", "Tier", "missing"]);
+        let values = prop::sample::select(vec![
+            "\"gold\"",
+            "\"GOLD\"",
+            "\"silver\"",
+            "true",
+            "false",
+            "1",
+            "0",
+            "429",
+        ]);
+        let users = prop::sample::select(vec!["alice", "ALICE", "cust-0007", "bob"]);
+        let statuses = prop::sample::select(vec![200u16, 404, 429, 500, 502]);
+        let blocks = prop::sample::select(vec![
+            "",
+            " { fault }",
+            " { error }",
+            " { throttle }",
+            " { fault OR error }",
+            " { fault AND error }",
+            " { !fault }",
+            " { fault = true }",
+            " { fault = false }",
+            " { ok }",
+            " { http.status = 429 }",
+            " { root = true and fault = true }",
+        ]);
+        let simple = prop::sample::select(vec![
+            "fault",
+            "error",
+            "throttle",
+            "ok",
+            "partial",
+            "fault = true",
+            "error = false",
+            "http.status >= 500",
+            "user CONTAINS \"a\"",
+            "responsetime > 0.01",
+            "service() { fault }",
+            "service(id(type: \"AWS::Lambda::Function\")) { fault }",
+            "rootcause.fault.service { name = \"orders-fn\" }",
+        ]);
+        prop_oneof![
+            simple.prop_map(str::to_owned),
+            statuses.prop_map(|s| format!("http.status = {s}")),
+            users.prop_map(|u| format!("user = \"{u}\"")),
+            (keys.clone(), values).prop_map(|(k, v)| format!("annotation.{k} = {v}")),
+            keys.clone().prop_map(|k| format!("annotation.{k}")),
+            keys.prop_map(|k| format!("annotation.{k} > 0")),
+            (services.clone(), blocks.clone()).prop_map(|(s, b)| format!("service(\"{s}\"){b}")),
+            (services.clone(), services, blocks)
+                .prop_map(|(a, c, b)| format!("edge(\"{a}\", \"{c}\"){b}")),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = String> {
+        leaf().prop_recursive(4, 16, 3, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} AND {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} OR {b})")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} {b}")),
+                inner.prop_map(|a| format!("!({a})")),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn needs_hold_for_every_matching_trace(text in expr()) {
+            static TRACES: std::sync::OnceLock<Vec<(AssembledTrace, fluoro_proto::api::TraceSummary, Vec<i64>)>> =
+                std::sync::OnceLock::new();
+            let traces = TRACES.get_or_init(|| {
+                let mut all = fixture_traces();
+                all.push(built_trace());
+                all.into_iter()
+                    .map(|(t, s)| {
+                        let terms = terms(&t, &s);
+                        (t, s, terms)
+                    })
+                    .collect()
+            });
+            let f = parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let need = needs(&f);
+            for ignore_case in [false, true] {
+                let opts = EvalOptions { groups: &[], ignore_case };
+                for (t, s, terms) in traces {
+                    if matches_with(&f, t, s, &opts) {
+                        prop_assert!(
+                            need.as_ref().is_none_or(|n| n.holds(terms)),
+                            "{text} matches {} (ignore_case {ignore_case}) but {need:?} fails on its terms",
+                            t.id
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn selective_expressions_narrow() {
+        for text in [
+            "annotation.tier = \"gold\"",
+            "service(\"inventory-service\") { fault }",
+            "edge(\"shop-frontend\", \"catalog-service\") { fault }",
+            "user = \"alice\" AND responsetime > 1",
+            "http.status = 429",
+            "fault",
+        ] {
+            let need = needs(&parse(text).unwrap());
+            assert!(need.is_some_and(|n| !n.drivers().is_empty()), "{text}");
+        }
+        for text in [
+            "!fault",
+            "responsetime > 1",
+            "fault OR responsetime > 1",
+            "http.status = 200",
+        ] {
+            assert_eq!(needs(&parse(text).unwrap()), None, "{text}");
+        }
+    }
+}

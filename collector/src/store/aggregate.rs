@@ -18,7 +18,7 @@ use fluoro_proto::ids::TraceId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cache::DocCache;
-use super::traces::{load_documents, now_secs};
+use super::traces::{add_terms, encode_terms, load_documents, now_secs, remove_terms};
 use super::{BlockingWriter, StoreError};
 use crate::graph::{self, GraphContribution};
 use crate::metrics::Metrics;
@@ -39,6 +39,9 @@ struct Settled {
     bucket: i64,
     contribution: GraphContribution,
     contribution_json: String,
+    id_time: i64,
+    /// Filter-index terms of the trace (`filter::terms`), sorted.
+    terms: Vec<i64>,
 }
 
 /// The aggregation thread.
@@ -152,6 +155,8 @@ impl Aggregator {
             };
             let assembled = trace::assemble(id, docs);
             let contribution = graph::contribution(&assembled);
+            let summary = trace::summarize(&assembled);
+            let terms = crate::filter::terms(&assembled, &summary);
             let start = assembled
                 .time_span()
                 .0
@@ -167,6 +172,8 @@ impl Aggregator {
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
                 contribution_json: encode(&contribution)?,
                 contribution,
+                id_time: i64::from(id.epoch_secs()),
+                terms,
             });
         }
         Ok(settled)
@@ -202,21 +209,34 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
     let mut applied = 0;
     {
         let mut current =
-            conn.prepare_cached("SELECT revision FROM traces WHERE trace_key = ?1")?;
+            conn.prepare_cached("SELECT revision, terms FROM traces WHERE trace_key = ?1")?;
         let mut update = conn.prepare_cached(
-            "UPDATE traces SET settled_revision = ?2, contribution = ?3, bucket = ?4
+            "UPDATE traces SET settled_revision = ?2, contribution = ?3, bucket = ?4, terms = ?5
              WHERE trace_key = ?1",
         )?;
         for s in settled {
-            let revision: Option<i64> = current.query_row([s.key], |r| r.get(0)).optional()?;
-            if revision != Some(s.revision) {
-                continue; // changed (or expired) since: the next pass redoes it
+            let row: Option<(i64, Option<Vec<u8>>)> = current
+                .query_row([s.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((revision, old_terms)) = row else {
+                continue; // expired since
+            };
+            if revision != s.revision {
+                continue; // changed since: the next pass redoes it
             }
+            remove_terms(conn, s.key, s.id_time, old_terms.as_deref())?;
+            add_terms(conn, s.key, s.id_time, &s.terms)?;
             if let Some((b, old)) = &s.old {
                 bucket_mut(&mut buckets, conn, *b)?.subtract(old);
             }
             bucket_mut(&mut buckets, conn, s.bucket)?.merge(&s.contribution);
-            update.execute(params![s.key, s.revision, s.contribution_json, s.bucket])?;
+            update.execute(params![
+                s.key,
+                s.revision,
+                s.contribution_json,
+                s.bucket,
+                encode_terms(&s.terms)
+            ])?;
             applied += 1;
         }
     }

@@ -81,6 +81,19 @@ const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE traces DROP COLUMN summary;
     ",
+    // 3: the filter-expression index (filter::terms): facts of each settled trace, by term and
+    // trace-id time, so a filter reads only candidate traces. Every trace is settled again so
+    // that the index covers traces stored before it existed.
+    r"
+    CREATE TABLE trace_terms (
+        term       INTEGER NOT NULL,              -- 64-bit hash of the fact
+        id_time    INTEGER NOT NULL,              -- the trace's id_time, for ordered scans
+        trace_key  INTEGER NOT NULL,
+        PRIMARY KEY (term, id_time, trace_key)
+    ) WITHOUT ROWID;
+    ALTER TABLE traces ADD COLUMN terms BLOB;     -- the terms indexed, 8 bytes each
+    UPDATE traces SET settled_revision = 0;
+    ",
 ];
 
 /// The version this build writes.

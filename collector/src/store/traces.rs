@@ -7,6 +7,7 @@ use fluoro_proto::segment::Segment;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use crate::filter::Need;
 
 /// One validated document ready to store.
 #[derive(Debug, Clone)]
@@ -247,6 +248,198 @@ pub fn list_traces(
     Ok(out)
 }
 
+/// Encodes index terms for the `traces.terms` column.
+pub fn encode_terms(terms: &[i64]) -> Vec<u8> {
+    terms.iter().flat_map(|t| t.to_le_bytes()).collect()
+}
+
+/// Decodes the `traces.terms` column (sorted as written).
+pub fn decode_terms(blob: &[u8]) -> Vec<i64> {
+    blob.chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            i64::from_le_bytes(b)
+        })
+        .collect()
+}
+
+/// Removes a trace's rows from the term index.
+pub fn remove_terms(
+    conn: &Connection,
+    key: i64,
+    id_time: i64,
+    terms: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let Some(blob) = terms else { return Ok(()) };
+    let mut del = conn.prepare_cached(
+        "DELETE FROM trace_terms WHERE term = ?1 AND id_time = ?2 AND trace_key = ?3",
+    )?;
+    for t in decode_terms(blob) {
+        del.execute(params![t, id_time, key])?;
+    }
+    Ok(())
+}
+
+/// Adds a trace's rows to the term index.
+pub fn add_terms(
+    conn: &Connection,
+    key: i64,
+    id_time: i64,
+    terms: &[i64],
+) -> Result<(), StoreError> {
+    let mut ins = conn.prepare_cached(
+        "INSERT OR IGNORE INTO trace_terms (term, id_time, trace_key) VALUES (?1, ?2, ?3)",
+    )?;
+    for t in terms {
+        ins.execute(params![t, id_time, key])?;
+    }
+    Ok(())
+}
+
+/// Lists the traces in `[start, end)` that may match a filter whose index condition is `need`,
+/// newest first from `after`, at most `limit`: when `need` has a conjunct the index can drive
+/// (and the range is by trace-id time), the settled traces whose terms satisfy `need` plus
+/// every trace not settled yet (its terms are not indexed); otherwise every trace, as
+/// [`list_traces`]. Whatever is returned must still be checked with the evaluator.
+pub fn list_candidates(
+    conn: &Connection,
+    by: RangeBy,
+    start: f64,
+    end: f64,
+    after: Option<Cursor>,
+    need: Option<&Need>,
+    limit: usize,
+) -> Result<Candidates, StoreError> {
+    let plain = |conn: &Connection| -> Result<Candidates, StoreError> {
+        let rows = list_traces(conn, by, start, end, after, limit)?;
+        Ok(Candidates {
+            last: rows.last().map(|r| (r.time, r.key)),
+            exhausted: rows.len() < limit,
+            rows,
+        })
+    };
+    let Some(need) = need.filter(|_| by == RangeBy::TraceId) else {
+        return plain(conn);
+    };
+    let drivers = need.drivers();
+    if drivers.is_empty() {
+        return plain(conn);
+    }
+    let (lo, hi) = (start.ceil() as i64, end.ceil() as i64);
+    let (after_time, after_key) = after.map_or((i64::MAX, i64::MAX), |(t, k)| (t as i64, k));
+    // The most selective driver, by a bounded count over the window.
+    let placeholders = |n: usize| vec!["?"; n].join(",");
+    let mut best: Option<(usize, &Vec<i64>)> = None;
+    for d in &drivers {
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM trace_terms
+             WHERE term IN ({}) AND id_time >= ? AND id_time < ? LIMIT 5000)",
+            placeholders(d.len())
+        );
+        let mut args: Vec<i64> = d.clone();
+        args.extend([lo, hi]);
+        let n: i64 = conn
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+        if best.is_none_or(|(b, _)| (n as usize) < b) {
+            best = Some((n as usize, d));
+        }
+    }
+    let Some((_, driver)) = best else {
+        return plain(conn);
+    };
+    let sql = format!(
+        "SELECT id_time, trace_key FROM trace_terms
+         WHERE term IN ({}) AND id_time >= ? AND id_time < ?
+           AND (id_time < ? OR (id_time = ? AND trace_key < ?))
+         ORDER BY id_time DESC, trace_key DESC LIMIT ?",
+        placeholders(driver.len())
+    );
+    let mut args: Vec<i64> = driver.clone();
+    args.extend([lo, hi, after_time, after_time, after_key, limit as i64]);
+    let mut indexed: Vec<(i64, i64)> = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    indexed.dedup();
+    let unsettled: Vec<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT id_time, trace_key FROM traces
+             WHERE settled_revision < revision AND id_time >= ?1 AND id_time < ?2
+               AND (id_time < ?3 OR (id_time = ?3 AND trace_key < ?4))
+             ORDER BY id_time DESC, trace_key DESC LIMIT ?5",
+        )?
+        .query_map(params![lo, hi, after_time, after_key, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    // Merge newest first. Each list is complete down to its last entry, and a list that came
+    // back short is complete to the window's start, so the first `limit` of the merge are all
+    // the candidates down to there.
+    let mut merged: Vec<(i64, i64)> = indexed.into_iter().chain(unsettled).collect();
+    merged.sort_unstable_by(|a, b| b.cmp(a));
+    merged.dedup();
+    let exhausted = merged.len() < limit;
+    merged.truncate(limit);
+    let last = merged.last().map(|&(t, k)| (t as f64, k));
+
+    let mut row = conn.prepare_cached(
+        "SELECT trace_id, updated_at, revision, settled_revision, terms FROM traces
+         WHERE trace_key = ?1",
+    )?;
+    let mut out = Vec::with_capacity(merged.len());
+    for (time, key) in merged {
+        let found: Option<CandidateRow> = row
+            .query_row([key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        let Some((blob, updated_at, revision, settled, terms)) = found else {
+            continue; // expired meanwhile
+        };
+        // A settled trace whose terms fail the whole condition cannot match.
+        if settled == revision
+            && let Some(t) = terms
+            && !need.holds(&decode_terms(&t))
+        {
+            continue;
+        }
+        let bytes: [u8; 16] = blob
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
+        out.push(TraceRow {
+            key,
+            id: TraceId::from_bytes(bytes),
+            time: time as f64,
+            updated_at,
+            revision,
+        });
+    }
+    Ok(Candidates {
+        rows: out,
+        last,
+        exhausted,
+    })
+}
+
+/// trace_id, updated_at, revision, settled_revision, terms.
+type CandidateRow = (Vec<u8>, f64, i64, i64, Option<Vec<u8>>);
+
+/// A batch of candidate traces.
+#[derive(Debug)]
+pub struct Candidates {
+    /// The candidates, newest first.
+    pub rows: Vec<TraceRow>,
+    /// Where the scan stopped (the next batch starts after it), even when the last rows
+    /// scanned were ruled out by their terms.
+    pub last: Option<Cursor>,
+    /// Nothing older is left in the window.
+    pub exhausted: bool,
+}
+
 /// Graph buckets (minute start, contribution JSON) overlapping `[start, end)`.
 pub fn load_buckets(
     conn: &Connection,
@@ -286,10 +479,14 @@ pub fn expire(conn: &mut Connection, retention: Duration) -> Result<usize, Store
         }
         {
             let mut del_docs = tx.prepare_cached("DELETE FROM documents WHERE trace_key = ?1")?;
-            let mut del_trace = tx.prepare_cached("DELETE FROM traces WHERE trace_key = ?1")?;
+            let mut del_trace = tx.prepare_cached(
+                "DELETE FROM traces WHERE trace_key = ?1 RETURNING id_time, terms",
+            )?;
             for k in &keys {
                 del_docs.execute([k])?;
-                del_trace.execute([k])?;
+                let (id_time, terms): (i64, Option<Vec<u8>>) =
+                    del_trace.query_row([k], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                remove_terms(&tx, *k, id_time, terms.as_deref())?;
             }
         }
         tx.commit()?;

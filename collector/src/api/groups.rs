@@ -11,6 +11,7 @@ use fluoro_proto::api::{
 use fluoro_proto::ids::EntityId;
 
 use super::AppState;
+use crate::filter::GroupFilter;
 use crate::store::groups::{
     count_groups, delete_group, delete_tags, list_tags as stored_tags, load_group, load_groups,
     put_tags, resource_exists, save_group,
@@ -59,13 +60,38 @@ pub(super) async fn find(
         .ok_or_else(|| missing(name.as_deref(), arn.as_deref()))
 }
 
+/// A group's filter expression must parse; the error points into it.
 fn check_filter(expr: Option<&str>) -> Result<(), ApiError> {
-    if expr.is_some_and(|f| !f.trim().is_empty()) {
-        return Err(ApiError::invalid_request(
-            "FilterExpression: filter expressions are not supported by this collector yet; create the group without one",
-        ));
+    if let Some(f) = expr.filter(|f| !f.trim().is_empty()) {
+        crate::filter::parse(f)
+            .map_err(|e| ApiError::invalid_request(format!("FilterExpression: {e}")))?;
     }
     Ok(())
+}
+
+/// Every group that has a filter expression, parsed: what `group.name` / `group.arn` in a
+/// filter refer to, and what scopes a group's service graph.
+pub(super) async fn group_filters(st: &AppState) -> Result<Vec<GroupFilter>, ApiError> {
+    let groups = st.store.read(load_groups).await?;
+    Ok(groups
+        .into_iter()
+        .filter_map(|g| {
+            let text = g.filter_expression.filter(|f| !f.trim().is_empty())?;
+            match crate::filter::parse(&text) {
+                Ok(filter) => Some(GroupFilter {
+                    name: g.group_name.unwrap_or_default(),
+                    arn: g.group_arn.unwrap_or_default(),
+                    filter,
+                }),
+                Err(e) => {
+                    // Validated when written; a stored one that no longer parses is skipped
+                    // (as X-Ray stops processing a group whose filter errors).
+                    tracing::warn!(error = %e, "group filter expression does not parse; group skipped");
+                    None
+                }
+            }
+        })
+        .collect())
 }
 
 pub(super) async fn create(

@@ -227,11 +227,24 @@ pub(super) async fn get_trace_summaries(
         _ => None,
     };
     let after = req.next_token.as_deref().map(decode_cursor).transpose()?;
+    let groups = match &filter {
+        Some(_) => super::groups::group_filters(st).await?,
+        None => Vec::new(),
+    };
     let page = st
         .store
         .read(move |conn| match filter {
             None => plain_page(conn, by, start, end, after, rate),
-            Some(f) => filtered_page(conn, by, start, end, after, rate, &f),
+            Some(f) => {
+                let scan = Scan {
+                    by,
+                    start,
+                    end,
+                    filter: &f,
+                    groups: &groups,
+                };
+                filtered_page(conn, &scan, after, rate)
+            }
         })
         .await?;
     let (summaries, next, processed) = page;
@@ -293,68 +306,186 @@ fn plain_page(
     Ok((out, if more { next } else { None }, processed))
 }
 
-/// Candidates come from the filter index when the expression has an indexed part (spec
-/// xray-api.md §3, docs/filter-expressions.md), else from the plain listing; the reference
-/// evaluator decides each one.
-fn filtered_page(
-    conn: &rusqlite::Connection,
+/// A filtered walk over the traces of a window.
+struct Scan<'a> {
     by: RangeBy,
     start: f64,
     end: f64,
-    after: Option<rows::Cursor>,
-    rate: Option<f64>,
-    filter: &crate::filter::Filter,
-) -> Result<Page, StoreError> {
-    let need = crate::filter::needs(filter);
-    let mut cursor = after;
-    let mut out = Vec::new();
-    let mut processed = 0usize;
-    loop {
-        let batch =
-            rows::list_candidates(conn, by, start, end, cursor, need.as_ref(), CANDIDATE_BATCH)?;
-        for row in &batch.rows {
-            cursor = Some((row.time, row.key));
-            if rate.is_some_and(|r| sample_draw(row.id) >= r) {
-                continue;
+    filter: &'a crate::filter::Filter,
+    groups: &'a [crate::filter::GroupFilter],
+}
+
+/// What the walk does after a trace.
+enum Step {
+    Next,
+    Stop,
+}
+
+impl Scan<'_> {
+    /// Visits the traces of the window that match the filter, newest first from `after`, until
+    /// `visit` says stop or `max_evaluated` traces were evaluated (returns where it stopped),
+    /// or the window is exhausted (returns `None`). Candidates come from the filter index when
+    /// the expression has an indexed part (spec xray-api.md §3, docs/filter-expressions.md),
+    /// else from the plain listing; the reference evaluator decides each one. `evaluated`
+    /// counts the traces evaluated; `skip` rules a candidate out before it is read (sampling).
+    fn walk(
+        &self,
+        conn: &rusqlite::Connection,
+        after: Option<rows::Cursor>,
+        max_evaluated: usize,
+        evaluated: &mut usize,
+        skip: impl Fn(&rows::TraceRow) -> bool,
+        mut visit: impl FnMut(&rows::TraceRow, trace::AssembledTrace, TraceSummary) -> Step,
+    ) -> Result<Option<rows::Cursor>, StoreError> {
+        let need = crate::filter::needs(self.filter);
+        let opts = crate::filter::EvalOptions {
+            groups: self.groups,
+            ignore_case: false,
+        };
+        let mut cursor = after;
+        loop {
+            let batch = rows::list_candidates(
+                conn,
+                self.by,
+                self.start,
+                self.end,
+                cursor,
+                need.as_ref(),
+                CANDIDATE_BATCH,
+            )?;
+            for row in &batch.rows {
+                cursor = Some((row.time, row.key));
+                if skip(row) {
+                    continue;
+                }
+                *evaluated += 1;
+                let (assembled, summary) = summarize_row(conn, row, self.by)?;
+                if crate::filter::matches_with(self.filter, &assembled, &summary, &opts)
+                    && matches!(visit(row, assembled, summary), Step::Stop)
+                    || *evaluated >= max_evaluated
+                {
+                    return Ok(cursor);
+                }
             }
-            processed += 1;
-            let (assembled, summary) = summarize_row(conn, row, by)?;
-            if crate::filter::matches(filter, &assembled, &summary) {
-                out.push(summary);
+            if batch.exhausted {
+                return Ok(None);
             }
-            if out.len() == SUMMARY_PAGE_SIZE || processed >= FILTER_EVALUATIONS_PER_PAGE {
-                return Ok((out, cursor, processed as i64));
-            }
+            cursor = batch.last;
         }
-        if batch.exhausted {
-            return Ok((out, None, processed as i64));
-        }
-        cursor = batch.last;
     }
 }
 
-/// The group a graph request names, if any; groups with a filter expression are refused until
-/// filter expressions are supported.
-async fn check_group(
+fn filtered_page(
+    conn: &rusqlite::Connection,
+    scan: &Scan<'_>,
+    after: Option<rows::Cursor>,
+    rate: Option<f64>,
+) -> Result<Page, StoreError> {
+    let mut out = Vec::new();
+    let mut evaluated = 0usize;
+    let next = scan.walk(
+        conn,
+        after,
+        FILTER_EVALUATIONS_PER_PAGE,
+        &mut evaluated,
+        |row| rate.is_some_and(|r| sample_draw(row.id) >= r),
+        |_, _, summary| {
+            out.push(summary);
+            if out.len() == SUMMARY_PAGE_SIZE {
+                Step::Stop
+            } else {
+                Step::Next
+            }
+        },
+    )?;
+    Ok((out, next, evaluated as i64))
+}
+
+/// The filter of the group a graph request names: `None` when it names none, or a group
+/// without a filter expression (such as `Default`), whose graph is the whole graph.
+async fn group_scope(
     st: &AppState,
     name: Option<String>,
     arn: Option<String>,
-) -> Result<(), ApiError> {
+) -> Result<Option<crate::filter::Filter>, ApiError> {
     if name.is_none() && arn.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let group = super::groups::find(st, name, arn).await?;
-    if group
-        .filter_expression
-        .as_deref()
-        .is_some_and(|f| !f.trim().is_empty())
-    {
+    match group.filter_expression.as_deref() {
+        Some(f) if !f.trim().is_empty() => crate::filter::parse(f).map(Some).map_err(|e| {
+            ApiError::invalid_request(format!(
+                "group {}: FilterExpression: {e}",
+                group.group_name.unwrap_or_default()
+            ))
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Most traces a group-scoped graph evaluates; a wider window is refused (narrow it).
+const MAX_GROUP_GRAPH_TRACES: usize = 200_000;
+
+/// The graph buckets of a window, or, for a group with a filter expression, the per-minute
+/// contributions of the window's traces that match it (spec §3.4 allows evaluating groups at
+/// query time; the whole-graph buckets are pre-aggregated, group graphs are not).
+async fn graph_buckets(
+    st: &AppState,
+    start: f64,
+    end: f64,
+    scope: Option<crate::filter::Filter>,
+) -> Result<Vec<(f64, GraphContribution)>, ApiError> {
+    let Some(filter) = scope else {
+        return merged_buckets(st, start, end).await;
+    };
+    let groups = super::groups::group_filters(st).await?;
+    let first_bucket = (start / 60.0).floor() * 60.0;
+    let result = st
+        .store
+        .read(move |conn| {
+            // A trace's bucket is the minute of its start; its id time is that start (to the
+            // second) for every SDK, so a minute of slack on each side finds them all.
+            let scan = Scan {
+                by: RangeBy::TraceId,
+                start: first_bucket - 60.0,
+                end: end + 60.0,
+                filter: &filter,
+                groups: &groups,
+            };
+            let mut buckets: std::collections::BTreeMap<i64, GraphContribution> =
+                std::collections::BTreeMap::new();
+            let mut evaluated = 0;
+            let stopped = scan.walk(
+                conn,
+                None,
+                MAX_GROUP_GRAPH_TRACES,
+                &mut evaluated,
+                |_| false,
+                |row, assembled, _| {
+                    let t = assembled
+                        .time_span()
+                        .0
+                        .unwrap_or_else(|| f64::from(row.id.epoch_secs()));
+                    let bucket = (t / 60.0).floor() * 60.0;
+                    if bucket >= first_bucket && bucket < end {
+                        buckets
+                            .entry(bucket as i64)
+                            .or_default()
+                            .merge(&graph::contribution(&assembled));
+                    }
+                    Step::Next
+                },
+            )?;
+            Ok((buckets, stopped.is_some()))
+        })
+        .await?;
+    let (buckets, truncated) = result;
+    if truncated {
         return Err(ApiError::invalid_request(format!(
-            "group {} has a filter expression; scoping graphs by filter expression is not supported by this collector yet",
-            group.group_name.unwrap_or_default()
+            "the time range holds more than {MAX_GROUP_GRAPH_TRACES} traces to test against the group's filter expression; narrow it"
         )));
     }
-    Ok(())
+    Ok(buckets.into_iter().map(|(b, g)| (b as f64, g)).collect())
 }
 
 async fn merged_buckets(
@@ -385,8 +516,8 @@ pub(super) async fn get_service_graph(
 ) -> Result<GetServiceGraphResponse, ApiError> {
     req.validate()?;
     let (start, end) = check_window(req.start_time, req.end_time)?;
-    check_group(st, req.group_name, req.group_arn).await?;
-    let buckets = merged_buckets(st, start, end).await?;
+    let scope = group_scope(st, req.group_name, req.group_arn).await?;
+    let buckets = graph_buckets(st, start, end, scope).await?;
     let mut all = GraphContribution::default();
     for (_, g) in &buckets {
         all.merge(g);
@@ -419,7 +550,7 @@ pub(super) async fn get_time_series(
 ) -> Result<GetTimeSeriesServiceStatisticsResponse, ApiError> {
     req.validate()?;
     let (start, end) = check_window(req.start_time, req.end_time)?;
-    check_group(st, req.group_name.clone(), req.group_arn.clone()).await?;
+    let scope = group_scope(st, req.group_name.clone(), req.group_arn.clone()).await?;
     // Without a selector AWS returns edge statistics; ours are those of the client edges, one
     // request per trace.
     let selector = match req.entity_selector_expression.as_deref() {
@@ -436,7 +567,7 @@ pub(super) async fn get_time_series(
             )));
         }
     };
-    let buckets = merged_buckets(st, start, end).await?;
+    let buckets = graph_buckets(st, start, end, scope).await?;
     Ok(GetTimeSeriesServiceStatisticsResponse {
         time_series_service_statistics: graph::time_series(&buckets, &selector, period, start, end),
         contains_old_group_versions: Some(false),

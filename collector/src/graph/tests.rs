@@ -874,65 +874,76 @@ fn selectors_parse() {
 
 #[test]
 fn selector_errors_say_where_and_what() {
+    // The filter parser's errors (byte offsets, 0-based), shifted back for a bare `id(...)`.
+    let shape =
+        "an entity selector is one service(\"name\"), id(...) or edge(a, b), without a { } block";
+    let keyword = "expected a keyword such as ok, fault, responsetime, http.url, user, annotation.KEY, service(...), edge(...), group.name or rootcause.*";
     let cases = [
-        (
-            "",
-            "position 1: expected `service`, `id` or `edge`, found end of input",
-        ),
+        ("", shape.to_owned()),
+        (r#"service("a") { fault }"#, shape.to_owned()),
+        (r#"service("a") AND edge("a", "b")"#, shape.to_owned()),
         (
             r#"services("a")"#,
-            "position 1: expected `service`, `id` or `edge`, found `services`",
+            format!("filter expression: unknown keyword 'services' at 0; {keyword}"),
         ),
-        (r#"service "a""#, "position 9: expected `(`, found `\"`"),
+        (
+            r#"service "a""#,
+            "filter expression: unexpected string \"a\" at 8; expected '(' after service".into(),
+        ),
         (
             "service(a)",
-            "position 9: expected a quoted service name or `id(...)`, found `a`",
+            "filter expression: unexpected 'a' at 8; expected a quoted service name or id(...)"
+                .into(),
         ),
         (
             r#"service("a"#,
-            "position 11: expected `\"` closing the string opened at position 9, found end of input",
+            "filter expression: unterminated string at 8; expected a closing '\"'".into(),
         ),
         (
             r#"service("a""#,
-            "position 12: expected `)`, found end of input",
+            "filter expression: unexpected end of expression at 11; expected ')' after the service"
+                .into(),
         ),
         (
             r#"service("a") x"#,
-            "position 14: expected end of input, found `x`",
+            format!("filter expression: unknown keyword 'x' at 13; {keyword}"),
         ),
         (
             r#"id(nam: "a")"#,
-            "position 4: expected `name`, `type` or `account.id`, found `nam`",
+            "filter expression: unexpected 'nam' at 3; expected name, type or account.id".into(),
         ),
         (
             "id()",
-            "position 4: expected `name`, `type` or `account.id`, found `)`",
+            "filter expression: unexpected ')' at 3; expected name, type or account.id".into(),
         ),
-        (r#"id(name "a")"#, "position 9: expected `:`, found `\"`"),
+        (
+            r#"id(name "a")"#,
+            "filter expression: unexpected string \"a\" at 8; expected ':' after the argument name"
+                .into(),
+        ),
         (
             r#"id(name: a)"#,
-            "position 10: expected a double-quoted string, found `a`",
+            "filter expression: unexpected 'a' at 9; expected a quoted string".into(),
         ),
         (
             r#"id(name: "a" type: "t")"#,
-            "position 14: expected `,` or `)`, found `type`",
+            "filter expression: unexpected 'type' at 13; expected ',' or ')'".into(),
         ),
         (
             r#"id(name: "a", name: "b")"#,
-            "position 15: expected each argument of `id` once (`name` is repeated), found `name`",
+            "filter expression: repeated 'name' at 14; expected each of name, type and account.id at most once".into(),
         ),
-        (r#"edge("a")"#, "position 9: expected `,`, found `)`"),
+        (
+            r#"edge("a")"#,
+            "filter expression: unexpected ')' at 8; expected ',' between the two services of an edge".into(),
+        ),
         (
             r#"edge("a", "b""#,
-            "position 14: expected `)`, found end of input",
+            "filter expression: unexpected end of expression at 13; expected ')' after the second service".into(),
         ),
     ];
     for (input, expected) in cases {
-        assert_eq!(
-            EntitySelector::parse(input),
-            Err(expected.to_owned()),
-            "{input}"
-        );
+        assert_eq!(EntitySelector::parse(input), Err(expected), "{input}");
     }
 }
 

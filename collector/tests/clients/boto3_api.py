@@ -160,6 +160,36 @@ got = sorted(
 assert got == faulted, (got, faulted)
 ok("get_trace_summaries applies a filter expression")
 
+
+def filtered(expr):
+    return sorted(
+        s["Id"]
+        for p in xray.get_paginator("get_trace_summaries").paginate(
+            StartTime=start, EndTime=end, FilterExpression=expr
+        )
+        for s in p["TraceSummaries"]
+    )
+
+
+# Expected ids read off the capture files by hand (as in collector/src/filter/tests.rs).
+ALICE = sorted([
+    "1-6b09abae-314d5315d17854b26f3024de",
+    "1-6b09abae-a585cdb8d1451d2911d83be1",
+    "1-6b09abaf-3ccb9aecaf99e92d2f04cea9",
+    "1-6b09abaf-4c9f9994b78a872775222c44",
+    "1-6b09abaf-e0642f501cbe5db69a5b62a6",
+])
+assert filtered('user = "alice"') == ALICE, filtered('user = "alice"')
+assert filtered('service("inventory-service") { fault }') == ["1-6b09aba5-e51d6fb3253cb064452df5a4"]
+assert filtered('edge("shop-frontend", "catalog-service") { fault }') == sorted([
+    "1-6b09abae-7e3199acce603d0709881263",
+    "1-6b09abaf-3ccb9aecaf99e92d2f04cea9",
+])
+assert filtered('http.status = 429 AND annotation.priority = true') == [
+    "1-6b09aba6-342aa0327fcc3566a68097f0"
+]
+ok("get_trace_summaries with filter expressions over the SDK captures")
+
 # --- GetServiceGraph: statistics are aggregated shortly after ingest ----------------------------
 deadline = time.time() + 20
 while True:
@@ -258,6 +288,36 @@ xray.delete_group(GroupName="payments")
 expect_error(lambda: xray.get_group(GroupName="payments"), "InvalidRequestException", "does not exist")
 expect_error(lambda: xray.create_group(GroupName="Default"), "InvalidRequestException")
 ok("groups create, list, get, update, delete")
+
+expect_error(
+    lambda: xray.create_group(GroupName="broken", FilterExpression='annotation.tier = "gold" AND'),
+    "InvalidRequestException",
+    "FilterExpression: filter expression: unexpected end of expression at 28",
+)
+gold = xray.create_group(GroupName="gold", FilterExpression='annotation.tier = "gold"')["Group"]
+assert gold["FilterExpression"] == 'annotation.tier = "gold"', gold
+expect_error(
+    lambda: xray.update_group(GroupName="gold", FilterExpression="fault OR"),
+    "InvalidRequestException",
+    "FilterExpression",
+)
+# Nine captured traces carry tier=gold (hand-counted); each enters the graph through one client
+# edge, so the group's client edges count nine requests.
+graph = xray.get_service_graph(StartTime=start, EndTime=end, GroupName="gold")
+clients = [s for s in graph["Services"] if s.get("Type") == "client"]
+assert sum(e["SummaryStatistics"]["TotalCount"] for c in clients for e in c["Edges"]) == 9, clients
+names = {s["Name"] for s in graph["Services"]}
+assert {"shop-frontend", "orders-fn"} <= names, names
+series = xray.get_time_series_service_statistics(
+    StartTime=start, EndTime=end, GroupARN=gold["GroupARN"], Period=60
+)["TimeSeriesServiceStatistics"]
+assert sum(p["EdgeSummaryStatistics"]["TotalCount"] for p in series) == 9, series
+assert filtered('group.name = "gold" AND user = "alice"') == sorted([
+    "1-6b09abae-a585cdb8d1451d2911d83be1",
+    "1-6b09abaf-3ccb9aecaf99e92d2f04cea9",
+])
+xray.delete_group(GroupName="gold")
+ok("groups with filter expressions: validated, scope the graph and time series, usable as group.name")
 
 # --- Telemetry, account settings ------------------------------------------------------------------
 xray.put_telemetry_records(

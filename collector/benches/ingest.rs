@@ -30,12 +30,14 @@ use std::time::{Duration, Instant};
 use fluoro_collector::store::schema;
 use fluoro_collector::store::traces::{IngestDoc, insert_documents, now_secs};
 use fluoro_proto::ids::{EntityId, TraceId};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
 /// The same allocator as the `fluoro-collector` binary.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod support;
+use support::{percentile, post, temp_dir};
 
 const BATCH: usize = 50;
 
@@ -75,16 +77,6 @@ fn documents(n: usize) -> Vec<(TraceId, EntityId, f64, String)> {
     out
 }
 
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!(
-        "fluoro-bench-{tag}-{}-{}",
-        std::process::id(),
-        EntityId::generate()
-    ));
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
 fn bare(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
     let dir = temp_dir("bare");
     let mut conn = rusqlite::Connection::open(dir.join("bare.sqlite")).unwrap();
@@ -119,23 +111,6 @@ fn bare(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
     rate
 }
 
-async fn post(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    addr: &str,
-    body: Bytes,
-) -> (u16, Bytes) {
-    let req = hyper::Request::post("/TraceSegments")
-        .header("host", addr)
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap();
-    sender.ready().await.unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, bytes)
-}
-
 async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (f64, u64) {
     let dir = temp_dir("api");
     let mut cfg = fluoro_collector::Config::for_dir(&dir);
@@ -165,17 +140,13 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
             addr.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(conn);
+            let mut sender = support::connect(&addr).await;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
                 loop {
-                    let (status, resp) = post(&mut sender, &addr, body.clone()).await;
+                    let (status, resp) =
+                        post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
                     if status == 429 {
                         throttled.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -211,64 +182,20 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
 
 /// How many traces the aggregator found already parsed, from `/metrics`.
 async fn report_cache(addr: &str) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/metrics")
-        .header("host", addr)
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let text = resp.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&text);
-    let get = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
     println!(
         "aggregate cache: {} traces hit, {} read back, {} left out (cache full)",
-        get("fluoro_collector_aggregate_cache_hits_total"),
-        get("fluoro_collector_aggregate_cache_misses_total"),
-        get("fluoro_collector_aggregate_cache_full_total"),
+        support::metric(addr, "fluoro_collector_aggregate_cache_hits_total").await,
+        support::metric(addr, "fluoro_collector_aggregate_cache_misses_total").await,
+        support::metric(addr, "fluoro_collector_aggregate_cache_full_total").await,
     );
-}
-
-fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Query latencies over what was just ingested, through the API on one connection, once the
 /// aggregator has caught up (time-to-catch-up is reported too).
 async fn queries(addr: &str, docs: &[(TraceId, EntityId, f64, String)]) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = support::connect(addr).await;
     let mut call = async |path: &str, body: serde_json::Value| -> (f64, serde_json::Value) {
-        let req = hyper::Request::post(path)
-            .header("host", addr)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())))
-            .unwrap();
-        let t = Instant::now();
-        sender.ready().await.unwrap();
-        let resp = sender.send_request(req).await.unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        assert!(
-            status.is_success(),
-            "{path}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
-        (ms, serde_json::from_slice(&bytes).unwrap())
+        support::call(&mut sender, addr, path, &body).await
     };
     let now = now_secs();
     let window = serde_json::json!({ "StartTime": now - 3600.0, "EndTime": now + 60.0 });

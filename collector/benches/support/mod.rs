@@ -1,0 +1,93 @@
+//! What the load tools share: a keep-alive HTTP/1.1 connection to a collector, JSON calls on it,
+//! and percentiles.
+
+#![allow(dead_code)] // each bench uses a part
+
+use std::time::Instant;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+/// One keep-alive connection.
+pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Opens a keep-alive connection to `addr`.
+pub(crate) async fn connect(addr: &str) -> Sender {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// POSTs `body` to `path`; returns the status and the body.
+pub(crate) async fn post(sender: &mut Sender, addr: &str, path: &str, body: Bytes) -> (u16, Bytes) {
+    let req = hyper::Request::post(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    sender.ready().await.unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, bytes)
+}
+
+/// POSTs JSON, asserts success, returns the milliseconds taken and the parsed answer.
+pub(crate) async fn call(
+    sender: &mut Sender,
+    addr: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> (f64, serde_json::Value) {
+    let t = Instant::now();
+    let (status, bytes) = post(
+        sender,
+        addr,
+        path,
+        Bytes::from(serde_json::to_vec(body).unwrap()),
+    )
+    .await;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    assert!(
+        (200..300).contains(&status),
+        "{path}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    (ms, serde_json::from_slice(&bytes).unwrap())
+}
+
+/// GETs `/metrics` and reads one counter.
+pub(crate) async fn metric(addr: &str, name: &str) -> u64 {
+    let mut sender = connect(addr).await;
+    let req = hyper::Request::get("/metrics")
+        .header("host", addr)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&text)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// The `p` quantile (0..=1) of `v`.
+pub(crate) fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// A fresh directory under the system temp dir.
+pub(crate) fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!(
+        "fluoro-bench-{tag}-{}-{}",
+        std::process::id(),
+        fluoro_proto::ids::EntityId::generate()
+    ));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}

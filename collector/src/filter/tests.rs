@@ -669,6 +669,18 @@ fn options_groups_and_case() {
 // `shop-frontend` → `catalog-service`.
 
 fn fixture_traces() -> Vec<(AssembledTrace, fluoro_proto::api::TraceSummary)> {
+    fixture_docs()
+        .into_iter()
+        .map(|(id, docs)| {
+            let t = assemble(id, docs);
+            let s = summarize(&t);
+            (t, s)
+        })
+        .collect()
+}
+
+/// Every captured document, grouped by trace (traces in first-seen order).
+fn fixture_docs() -> Vec<(TraceId, Vec<Segment>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
     let mut order: Vec<String> = Vec::new();
     let mut docs: std::collections::HashMap<String, Vec<Segment>> = Default::default();
@@ -691,11 +703,7 @@ fn fixture_traces() -> Vec<(AssembledTrace, fluoro_proto::api::TraceSummary)> {
     }
     order
         .into_iter()
-        .map(|id| {
-            let t = assemble(TraceId::parse(&id).unwrap(), docs.remove(&id).unwrap());
-            let s = summarize(&t);
-            (t, s)
-        })
+        .map(|id| (TraceId::parse(&id).unwrap(), docs.remove(&id).unwrap()))
         .collect()
 }
 
@@ -934,30 +942,76 @@ mod pushdown_soundness {
         })
     }
 
+    /// Changes one document of the captures: the random trace sets are the captures with a few
+    /// flags, statuses, users and annotations changed.
+    fn mutate(seg: &mut Segment, kind: u8) {
+        use fluoro_proto::segment::AnnotationValue;
+        match kind {
+            0 => seg.fault = Some(true),
+            1 => seg.error = Some(true),
+            2 => seg.throttle = Some(true),
+            3 => seg.user = Some("alice".into()),
+            4 => seg.user = Some("bob".into()),
+            5 => {
+                seg.annotations
+                    .get_or_insert_default()
+                    .insert("tier".into(), AnnotationValue::String("GOLD".into()));
+            }
+            6 => {
+                seg.annotations
+                    .get_or_insert_default()
+                    .insert("priority".into(), AnnotationValue::Bool(true));
+            }
+            7 => {
+                seg.annotations.get_or_insert_default().insert(
+                    "customer".into(),
+                    AnnotationValue::Number(serde_json::Number::from(1)),
+                );
+            }
+            8 => seg.fault = Some(false),
+            _ => {
+                if let Some(sub) = seg.subsegments.as_mut().and_then(|v| v.first_mut()) {
+                    sub.fault = Some(true);
+                    sub.user = Some("alice".into());
+                }
+            }
+        }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(400))]
+        #![proptest_config(ProptestConfig::with_cases(300))]
         #[test]
-        fn needs_hold_for_every_matching_trace(text in expr()) {
-            static TRACES: std::sync::OnceLock<Vec<(AssembledTrace, fluoro_proto::api::TraceSummary, Vec<i64>)>> =
+        fn needs_hold_for_every_matching_trace(
+            text in expr(),
+            changes in prop::collection::vec((0usize..64, 0usize..16, 0u8..10), 0..12),
+        ) {
+            static DOCS: std::sync::OnceLock<Vec<(TraceId, Vec<Segment>)>> =
                 std::sync::OnceLock::new();
-            let traces = TRACES.get_or_init(|| {
-                let mut all = fixture_traces();
-                all.push(built_trace());
-                all.into_iter()
-                    .map(|(t, s)| {
-                        let terms = terms(&t, &s);
-                        (t, s, terms)
-                    })
-                    .collect()
-            });
+            let mut docs = DOCS.get_or_init(fixture_docs).clone();
+            for (t, d, kind) in changes {
+                let t = t % docs.len();
+                let segs = &mut docs[t].1;
+                let d = d % segs.len();
+                mutate(&mut segs[d], kind);
+            }
+            let mut traces: Vec<_> = docs
+                .into_iter()
+                .map(|(id, d)| {
+                    let t = assemble(id, d);
+                    let s = summarize(&t);
+                    (t, s)
+                })
+                .collect();
+            traces.push(built_trace());
             let f = parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             let need = needs(&f);
             for ignore_case in [false, true] {
                 let opts = EvalOptions { groups: &[], ignore_case };
-                for (t, s, terms) in traces {
+                for (t, s) in &traces {
                     if matches_with(&f, t, s, &opts) {
+                        let terms = terms(t, s);
                         prop_assert!(
-                            need.as_ref().is_none_or(|n| n.holds(terms)),
+                            need.as_ref().is_none_or(|n| n.holds(&terms)),
                             "{text} matches {} (ignore_case {ignore_case}) but {need:?} fails on its terms",
                             t.id
                         );

@@ -1,52 +1,43 @@
-//! HTTP to the endpoint: `PutTraceSegments` for the forwarder and the spool, and plain request
-//! forwarding for the sampling proxy. One pooled HTTP/1.1 client (hyper) shared by all of them.
-//!
-//! Plain `http://` endpoints only for now (a `fluoro-collector`, or anything speaking the X-Ray
-//! API without TLS): no TLS stack and no SigV4 signing are linked in yet.
+//! HTTP to the endpoint: `PutTraceSegments` for the forwarder and the spool, telemetry, and
+//! request forwarding for the sampling proxy. One pooled HTTP/1.1 client (hyper, with TLS and an
+//! optional `CONNECT` proxy from [`crate::connect`]) shared by all of them; every request is
+//! SigV4-signed on the way out when there is a [`Signer`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use fluoro_proto::api::{Operation, PutTraceSegmentsResponse};
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+use crate::aws::Signer;
 use crate::config::ConfigError;
+use crate::connect::{ExchangeError, HttpClient};
 
 /// Whole-request timeout of one `PutTraceSegments` call (the AWS daemon uses 2 s; a busy local
 /// collector may take longer to answer a burst).
 pub const PUT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Whole-request timeout of one proxied sampling call.
 pub const PROXY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest response body read from the endpoint.
-pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
-
-/// A validated `http://host:port` endpoint.
+/// A validated `http://host[:port]` or `https://host[:port]` endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    https: bool,
     authority: String,
 }
 
 impl Endpoint {
-    /// Accepts `http://host[:port]` with an optional trailing `/`.
+    /// Accepts `http://host[:port]` or `https://host[:port]` with an optional trailing `/`.
     pub fn parse(s: &str) -> Result<Endpoint, ConfigError> {
         let bad = |why: &str| ConfigError(format!("endpoint (-e) {s:?}: {why}"));
         let uri: Uri = s
             .parse()
-            .map_err(|_| bad("not a URL; expected http://host:port"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(bad(
-                    "https endpoints (AWS X-Ray itself) are not supported yet; this build forwards over plain http:// only",
-                ));
-            }
-            _ => return Err(bad("expected http://host:port")),
-        }
+            .map_err(|_| bad("not a URL; expected http://host:port or https://host"))?;
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(bad("expected http://host:port or https://host")),
+        };
         let authority = uri
             .authority()
             .ok_or_else(|| bad("no host"))?
@@ -58,7 +49,7 @@ impl Endpoint {
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
             return Err(bad("must not have a path or query"));
         }
-        Ok(Endpoint { authority })
+        Ok(Endpoint { https, authority })
     }
 
     /// `host:port` of the endpoint, as sent in `Host`.
@@ -66,10 +57,24 @@ impl Endpoint {
         &self.authority
     }
 
+    /// The host name or address, without port.
+    pub fn host(&self) -> &str {
+        let a = self.authority.as_str();
+        if let Some(rest) = a.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        a.rsplit_once(':').map_or(a, |(h, _)| h)
+    }
+
+    /// Whether the endpoint is reached over TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
     /// The absolute URI of `path_and_query` on the endpoint.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::Error> {
         Uri::builder()
-            .scheme("http")
+            .scheme(if self.https { "https" } else { "http" })
             .authority(self.authority.as_str())
             .path_and_query(path_and_query)
             .build()
@@ -96,13 +101,26 @@ pub enum SendError {
     /// The request could not be built (a bug, or a path the URI grammar refuses).
     #[error("bad request: {0}")]
     Request(String),
+    /// The request must be signed and no credentials could be had.
+    #[error(transparent)]
+    Credentials(#[from] crate::aws::CredentialsError),
+}
+
+impl From<ExchangeError> for SendError {
+    fn from(e: ExchangeError) -> SendError {
+        match e {
+            ExchangeError::Connect(m) => SendError::Connect(m),
+            ExchangeError::Timeout(t) => SendError::Timeout(t),
+        }
+    }
 }
 
 impl SendError {
     /// Throttling, server errors and transport failures are worth retrying; other 4xx are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            SendError::Connect(_) | SendError::Timeout(_) => true,
+            // Credentials may come back (a metadata service restarting, a file rewritten).
+            SendError::Connect(_) | SendError::Timeout(_) | SendError::Credentials(_) => true,
             SendError::Status { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
@@ -121,6 +139,7 @@ impl SendError {
             SendError::Status { status, .. } if status.is_server_error() => "http_5xx",
             SendError::Status { .. } => "http_4xx",
             SendError::Request(_) => "request",
+            SendError::Credentials(_) => "credentials",
         }
     }
 }
@@ -128,24 +147,19 @@ impl SendError {
 /// The shared HTTP client.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    http: HttpClient,
     endpoint: Arc<Endpoint>,
+    signer: Option<Arc<Signer>>,
     user_agent: Arc<str>,
 }
 
 impl Client {
-    /// A pooled client for `endpoint` keeping up to `idle_per_host` idle connections.
-    pub fn new(endpoint: Endpoint, idle_per_host: usize) -> Client {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+    /// A client for `endpoint` over `http`, signing with `signer` when given.
+    pub fn new(endpoint: Endpoint, http: HttpClient, signer: Option<Arc<Signer>>) -> Client {
         Client {
             http,
             endpoint: Arc::new(endpoint),
+            signer,
             user_agent: format!("fluoro-daemon/{}", env!("CARGO_PKG_VERSION")).into(),
         }
     }
@@ -155,22 +169,22 @@ impl Client {
         &self.endpoint
     }
 
+    /// The signer, when requests are signed.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.as_deref()
+    }
+
     /// One `PutTraceSegments` call with a ready JSON body (`{"TraceSegmentDocuments":[...]}`).
     pub async fn put_trace_segments(
         &self,
         body: Bytes,
     ) -> Result<PutTraceSegmentsResponse, SendError> {
-        let uri = self
-            .endpoint
-            .uri(Operation::PutTraceSegments.path())
-            .map_err(|e| SendError::Request(e.to_string()))?;
         let req = Request::builder()
             .method(Method::POST)
-            .uri(uri)
-            .header(hyper::header::HOST, self.endpoint.authority())
+            .uri(Operation::PutTraceSegments.path())
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(hyper::header::USER_AGENT, &*self.user_agent)
-            .body(Full::new(body))
+            .body(body)
             .map_err(|e| SendError::Request(e.to_string()))?;
         let resp = self.send(req, PUT_TIMEOUT).await?;
         if !resp.status().is_success() {
@@ -186,10 +200,11 @@ impl Client {
         }))
     }
 
-    /// Sends `req` (its URI is made absolute on the endpoint) and reads the whole response.
+    /// Sends `req` (a relative URI is made absolute on the endpoint, `Host` is set to the
+    /// endpoint when absent), signed when there is a signer, and reads the whole response.
     pub async fn send(
         &self,
-        mut req: Request<Full<Bytes>>,
+        mut req: Request<Bytes>,
         timeout: Duration,
     ) -> Result<Response<Bytes>, SendError> {
         if req.uri().authority().is_none() {
@@ -203,40 +218,26 @@ impl Client {
                 .uri(&pq)
                 .map_err(|e| SendError::Request(e.to_string()))?;
         }
-        let exchange = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| SendError::Connect(error_chain(&e)))?;
-            let (parts, body) = resp.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| SendError::Connect(format!("reading the response: {e}")))?
-                .to_bytes();
-            Ok(Response::from_parts(parts, body))
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| SendError::Timeout(timeout))?
+        if !req.headers().contains_key(hyper::header::HOST)
+            && let Ok(host) = hyper::header::HeaderValue::from_str(self.endpoint.authority())
+        {
+            req.headers_mut().insert(hyper::header::HOST, host);
+        }
+        if let Some(signer) = &self.signer {
+            match signer.sign(&mut req).await {
+                Ok(()) => {}
+                Err(e) if signer.required() => return Err(SendError::Credentials(e)),
+                // Towards a Fluoro endpoint, no credentials means unsigned (the chain logs why).
+                Err(_) => {}
+            }
+        }
+        Ok(crate::connect::exchange(&self.http, req, timeout).await?)
     }
 }
 
 fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(300)]);
     s.trim().to_owned()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 #[cfg(test)]
@@ -247,6 +248,16 @@ mod tests {
     fn endpoints() {
         let e = Endpoint::parse("http://127.0.0.1:2020").unwrap();
         assert_eq!(e.authority(), "127.0.0.1:2020");
+        assert_eq!(e.host(), "127.0.0.1");
+        assert!(!e.is_https());
+        let aws = Endpoint::parse("https://xray.us-east-1.amazonaws.com").unwrap();
+        assert!(aws.is_https());
+        assert_eq!(aws.host(), "xray.us-east-1.amazonaws.com");
+        assert_eq!(
+            aws.uri("/TraceSegments").unwrap().to_string(),
+            "https://xray.us-east-1.amazonaws.com/TraceSegments"
+        );
+        assert_eq!(Endpoint::parse("http://[::1]:2020").unwrap().host(), "::1");
         assert_eq!(
             e.uri("/TraceSegments").unwrap().to_string(),
             "http://127.0.0.1:2020/TraceSegments"
@@ -254,7 +265,6 @@ mod tests {
         assert!(Endpoint::parse("http://collector:2020/").is_ok());
         for bad in [
             "127.0.0.1:2020",
-            "https://xray.us-east-1.amazonaws.com",
             "http://x:1/path",
             "http://u:p@x:1",
             "ftp://x",
@@ -276,6 +286,9 @@ mod tests {
         assert!(!status(413).is_retryable());
         assert!(SendError::Connect("refused".into()).is_retryable());
         assert!(SendError::Timeout(PUT_TIMEOUT).is_retryable());
+        let no_creds = SendError::Credentials(crate::aws::CredentialsError("none".into()));
+        assert!(no_creds.is_retryable());
+        assert_eq!(no_creds.kind(), "credentials");
         assert_eq!(status(429).kind(), "http_429");
         assert_eq!(status(500).kind(), "http_5xx");
         assert_eq!(status(404).kind(), "http_4xx");

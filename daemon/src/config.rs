@@ -80,20 +80,22 @@ pub struct Cli {
     /// Buffer memory in MB, at least 3; 0 means the default [default: 16; TotalBufferSizeMB].
     #[arg(short = 'm', long = "buffer-memory", value_name = "MB")]
     pub buffer_memory: Option<u64>,
-    /// AWS region [cfg.yaml Region, then AWS_REGION]; accepted, not yet used (no SigV4 yet).
+    /// AWS region [cfg.yaml Region, then AWS_REGION]: requests are SigV4-signed for it, and
+    /// without -e/Endpoint, -n or Region sends to AWS X-Ray in that region.
     #[arg(short = 'n', long = "region")]
     pub region: Option<String>,
-    /// Skip EC2/ECS metadata lookups; `-o` or `-o=false` [cfg.yaml LocalMode].
+    /// Do not ask EC2 instance metadata for credentials; `-o` or `-o=false` [cfg.yaml LocalMode].
     #[arg(short = 'o', long = "local-mode", num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_name = "BOOL")]
     pub local_mode: Option<bool>,
-    /// Role to assume for uploads to AWS [cfg.yaml RoleARN]; accepted, not yet used.
+    /// Role to assume with STS for signed requests (session xray-daemon) [cfg.yaml RoleARN].
     #[arg(short = 'r', long = "role-arn")]
     pub role_arn: Option<String>,
     /// ARN of the resource running the daemon, for telemetry [cfg.yaml ResourceARN].
     #[arg(short = 'a', long = "resource-arn")]
     pub resource_arn: Option<String>,
-    /// Outbound HTTPS proxy URL [cfg.yaml ProxyAddress]; accepted, not yet used.
+    /// HTTP CONNECT proxy for the endpoint and STS, e.g. http://10.0.0.1:3128 [cfg.yaml
+    /// ProxyAddress, then HTTPS_PROXY].
     #[arg(short = 'p', long = "proxy-address", value_name = "URL")]
     pub proxy_address: Option<String>,
     /// YAML config file of the AWS daemon (`cfg.yaml`); flags override it.
@@ -108,8 +110,9 @@ pub struct Cli {
     /// Print the version and exit.
     #[arg(short = 'v', long = "version", action = ArgAction::Version)]
     pub version: Option<bool>,
-    /// Where batches go: http://host:port of a fluoro-collector [default: http://127.0.0.1:2020;
-    /// cfg.yaml Endpoint].
+    /// Where batches go: http://host:port of a fluoro-collector, or https://host [default:
+    /// https://xray.<region>.amazonaws.com with -n/Region, else http://127.0.0.1:2020; cfg.yaml
+    /// Endpoint].
     #[arg(short = 'e', long = "endpoint", value_name = "URL")]
     pub endpoint: Option<String>,
     /// Directory for the on-disk spool: batches the endpoint cannot take wait here instead of
@@ -134,11 +137,67 @@ pub struct Cli {
     pub telemetry_interval: Option<String>,
 }
 
+/// Environment variables the daemon reads ([`ENV_VARS`]); `Debug` shows names, never values.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Vars(pub BTreeMap<String, String>);
+
+impl std::fmt::Debug for Vars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Vars {
+    /// The value of `name`, when set and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl<const N: usize> From<[(&str, &str); N]> for Vars {
+    fn from(pairs: [(&str, &str); N]) -> Vars {
+        Vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// The environment variables the daemon reads: the region, the outbound proxy, the AWS
+/// credential chain (see [`crate::aws::credentials`]) and extra trusted certificates.
+pub const ENV_VARS: [&str; 20] = [
+    "AWS_REGION",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HOME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CA_BUNDLE",
+    "AWS_HOSTNAME",
+    "AWS_EXECUTION_ENV",
+];
+
 /// What the process environment contributes, passed explicitly.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
-    /// Environment variables the daemon reads (`AWS_REGION`).
-    pub vars: BTreeMap<String, String>,
+    /// Environment variables the daemon reads ([`ENV_VARS`]).
+    pub vars: Vars,
     /// Config files read (leniently) when `-c` is not given: the first that exists.
     pub config_search: Vec<PathBuf>,
 }
@@ -146,10 +205,12 @@ pub struct Environment {
 impl Environment {
     /// The real process environment and the AWS daemon's config file locations.
     pub fn from_process() -> Environment {
-        let vars = ["AWS_REGION"]
-            .into_iter()
-            .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
-            .collect();
+        let vars = Vars(
+            ENV_VARS
+                .into_iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
+                .collect(),
+        );
         Environment {
             vars,
             config_search: AWS_CONFIG_SEARCH.iter().map(PathBuf::from).collect(),
@@ -217,19 +278,21 @@ pub struct Config {
     pub buffer_memory_mb: u64,
     /// Concurrent senders.
     pub concurrency: usize,
-    /// Base URL of the X-Ray API to forward to (`http://host:port`).
+    /// Base URL of the X-Ray API to forward to (`http://host:port`, `https://host`): `-e` or
+    /// `Endpoint`; else, with a region from `-n` or `Region`, AWS X-Ray in that region; else a
+    /// local `fluoro-collector`.
     pub endpoint: String,
-    /// AWS region (accepted; used once SigV4 forwarding to AWS exists).
+    /// AWS region: signs requests (and picks the AWS endpoint when given by `-n` or `Region`).
     pub region: Option<String>,
     /// `-o`: no EC2/ECS metadata lookups.
     pub local_mode: bool,
-    /// `-r` (accepted; not yet used).
+    /// `-r`: role assumed with STS for signing.
     pub role_arn: Option<String>,
     /// `-a`.
     pub resource_arn: Option<String>,
-    /// `-p` (accepted; not yet used: plain-HTTP endpoints are reached directly).
+    /// `-p`, else `HTTPS_PROXY`: HTTP `CONNECT` proxy for the endpoint and STS.
     pub proxy_address: Option<String>,
-    /// `NoVerifySSL` (accepted; no TLS yet).
+    /// `NoVerifySSL`: TLS certificates are not verified.
     pub no_verify_ssl: bool,
     /// Verbosity.
     pub log_level: LogLevel,
@@ -247,6 +310,8 @@ pub struct Config {
     pub telemetry_interval: Duration,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The environment variables read by the credential chain, TLS and telemetry.
+    pub env: Vars,
 }
 
 /// A configuration that cannot work (exit status 64).
@@ -559,6 +624,11 @@ impl Config {
                 .unwrap_or(DEFAULT_TELEMETRY_INTERVAL),
         )
         .map_err(|e| ConfigError(format!("--telemetry-interval {e}")))?;
+        let explicit_region = cli
+            .region
+            .clone()
+            .or(file.region.clone())
+            .filter(|r| !r.is_empty());
         let config = Config {
             udp_addr: resolve_addr("UDP address (-b)", &udp)?,
             tcp_addr: resolve_addr("TCP address (-t)", &tcp)?,
@@ -572,19 +642,27 @@ impl Config {
                 .concurrency
                 .or(file.concurrency)
                 .unwrap_or(DEFAULT_CONCURRENCY),
-            endpoint: cli
-                .endpoint
-                .or(file.endpoint)
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
-            region: cli
-                .region
-                .or(file.region)
-                .or_else(|| env.vars.get("AWS_REGION").cloned())
-                .filter(|r| !r.is_empty()),
+            endpoint: cli.endpoint.or(file.endpoint).unwrap_or_else(|| {
+                // A region given to the daemon itself means AWS X-Ray, as the AWS daemon; one
+                // only in AWS_REGION (set everywhere in ECS and Lambda) does not.
+                explicit_region
+                    .as_deref()
+                    .map_or_else(|| DEFAULT_ENDPOINT.into(), crate::aws::xray_endpoint)
+            }),
+            region: explicit_region.or_else(|| env.vars.get("AWS_REGION").map(str::to_owned)),
             local_mode: cli.local_mode.or(file.local_mode).unwrap_or(false),
             role_arn: cli.role_arn.or(file.role_arn),
             resource_arn: cli.resource_arn.or(file.resource_arn),
-            proxy_address: cli.proxy_address.or(file.proxy_address),
+            proxy_address: cli
+                .proxy_address
+                .or(file.proxy_address)
+                .filter(|p| !p.is_empty())
+                .or_else(|| {
+                    env.vars
+                        .get("HTTPS_PROXY")
+                        .or_else(|| env.vars.get("https_proxy"))
+                        .map(str::to_owned)
+                }),
             no_verify_ssl: file.no_verify_ssl.unwrap_or(false),
             log_level,
             log_file: cli.log_file.or(file.log_path.map(PathBuf::from)),
@@ -594,6 +672,7 @@ impl Config {
             shutdown_grace,
             telemetry_interval,
             config_file,
+            env: env.vars.clone(),
         };
         config.validate()?;
         Ok(config)
@@ -631,15 +710,27 @@ impl Config {
                 self.concurrency
             )));
         }
+        if let Some(r) = &self.region
+            && !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(ConfigError(format!(
+                "region (-n) {r:?}: expected a region name such as us-east-1"
+            )));
+        }
         crate::client::Endpoint::parse(&self.endpoint)?;
         if self.spool_dir.is_some() && self.spool_size_mb == 0 {
             return Err(ConfigError("--spool-size must be at least 1 MB".into()));
         }
-        if let Some(p) = &self.proxy_address
-            && !(p.starts_with("http://") || p.starts_with("https://"))
+        if let Some(p) = &self.proxy_address {
+            self.proxy_uri(p)?;
+        }
+        if let Some(arn) = &self.role_arn
+            && !arn.starts_with("arn:")
         {
             return Err(ConfigError(format!(
-                "proxy address (-p) {p:?}: a URL with a scheme is required, e.g. http://192.0.2.0:3000"
+                "role ARN (-r) {arn:?}: expected arn:aws:iam::<account>:role/<name>"
             )));
         }
         if let Some(dir) = &self.spool_dir
@@ -652,6 +743,26 @@ impl Config {
             )));
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The outbound proxy as a URI (`http://host:port`).
+    pub fn proxy_uri(&self, p: &str) -> Result<hyper::Uri, ConfigError> {
+        let bad = |why: &str| ConfigError(format!("proxy address (-p) {p:?}: {why}"));
+        if !(p.starts_with("http://") || p.starts_with("https://")) {
+            return Err(bad(
+                "a URL with a scheme is required, e.g. http://192.0.2.0:3000",
+            ));
+        }
+        let uri: hyper::Uri = p.parse().map_err(|_| bad("not a URL"))?;
+        if uri.host().is_none() {
+            return Err(bad("no host"));
+        }
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(bad("proxy credentials in the URL are not supported"));
+        }
+        Ok(uri)
     }
 }
 

@@ -13,15 +13,19 @@
 //! - [`forward`]: the batcher, the concurrent senders with retries, the spool drainer;
 //! - [`spool`]: batches on disk while the endpoint is unreachable or throttling;
 //! - [`client`]: HTTP to the endpoint;
+//! - [`connect`]: TCP, the `CONNECT` proxy and TLS under it;
+//! - [`aws`]: AWS endpoints, SigV4 signing and the credential chain;
 //! - [`proxy`]: the TCP sampling proxy, `/metrics` and `/health`;
 //! - [`metrics`]: counters for every received, rejected, dropped, sent and spooled document.
 //!
-//! It depends on `fluoro-proto` for the wire contract and on nothing else of Fluoro: never on
+//! It depends on `fluoro-proto` for the wire contract (and SigV4) and on nothing else of Fluoro: never on
 //! the SDK or the console; the collector only as a dev-dependency, for end-to-end tests.
 
+pub mod aws;
 pub mod buffer;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod forward;
 pub mod metrics;
 pub mod proxy;
@@ -200,21 +204,62 @@ fn serve(
     })
 }
 
+/// Whether and how requests are signed: always towards AWS (a region is then required, from the
+/// configuration or the endpoint's host name) or with `--role-arn`; towards another endpoint
+/// when a region is known and credentials are found.
+fn signer_for(
+    config: &Config,
+    endpoint: &Endpoint,
+    direct: connect::HttpClient,
+    outbound: connect::HttpClient,
+) -> Result<Option<Arc<aws::Signer>>, ConfigError> {
+    let is_aws = aws::is_aws_host(endpoint.host());
+    let region = config.region.clone().or_else(|| {
+        is_aws
+            .then(|| aws::region_of_host(endpoint.host()).map(str::to_owned))
+            .flatten()
+    });
+    let required = is_aws || config.role_arn.is_some();
+    let Some(region) = region else {
+        if required {
+            return Err(ConfigError(format!(
+                "requests to {} must be signed and no region is known: give -n/--region, Region or AWS_REGION",
+                endpoint.authority()
+            )));
+        }
+        return Ok(None);
+    };
+    let credentials = Arc::new(aws::CredentialsProvider::new(
+        config.env.clone(),
+        config.local_mode,
+        config.role_arn.clone(),
+        region.clone(),
+        direct,
+        outbound,
+    ));
+    Ok(Some(Arc::new(aws::Signer::new(
+        region,
+        credentials,
+        required,
+    ))))
+}
+
 /// Validates the configuration, opens the spool, binds the sockets and starts every task.
 pub async fn start(config: Config) -> Result<Daemon, RunError> {
     config.validate()?;
     let endpoint = Endpoint::parse(&config.endpoint)?;
-    if config.region.is_some() || config.role_arn.is_some() {
-        tracing::debug!(
-            "region/role accepted; requests are forwarded unsigned to {}",
-            config.endpoint
-        );
-    }
-    if config.proxy_address.is_some() {
-        tracing::warn!(
-            "--proxy-address is accepted but not used: the endpoint is reached directly"
-        );
-    }
+    let tls = connect::tls_config(
+        config.no_verify_ssl,
+        config.env.get("AWS_CA_BUNDLE").map(std::path::Path::new),
+    )?;
+    let proxy = config
+        .proxy_address
+        .as_deref()
+        .map(|p| config.proxy_uri(p))
+        .transpose()?;
+    let outbound = connect::http_client(tls.clone(), proxy.as_ref(), config.concurrency + 2);
+    let direct = connect::http_client(tls, None, 1);
+    let signer = signer_for(&config, &endpoint, direct, outbound.clone())?;
     let metrics = Arc::new(Metrics::default());
     let spool = match &config.spool_dir {
         Some(dir) => Some(Arc::new(Spool::open(
@@ -252,7 +297,10 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
 
     let capacity = usize::try_from(config.buffer_memory_mb * 1024 * 1024).unwrap_or(usize::MAX);
     let buffer = Arc::new(Buffer::new(capacity, Arc::clone(&metrics)));
-    let client = Client::new(endpoint, config.concurrency + 2);
+    let signing = signer
+        .as_ref()
+        .map(|s| (s.region().to_owned(), s.required()));
+    let client = Client::new(endpoint, outbound, signer);
     let (give_up, give_up_rx) = watch::channel(None);
     let fwd = Arc::new(Forwarder::new(
         client.clone(),
@@ -314,6 +362,9 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
         socket_receive_buffer = rcvbuf,
         concurrency = config.concurrency,
         spool = ?config.spool_dir,
+        signing = ?signing,
+        proxy = ?config.proxy_address,
+        no_verify_ssl = config.no_verify_ssl,
         "fluoro-daemon listening"
     );
     Ok(Daemon {

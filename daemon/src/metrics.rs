@@ -54,8 +54,14 @@ impl DropReason {
 }
 
 /// Kinds of failed exchanges with the endpoint (`crate::client::SendError::kind`).
-pub const SEND_ERROR_KINDS: [&str; 6] = [
-    "connect", "timeout", "http_429", "http_5xx", "http_4xx", "request",
+pub const SEND_ERROR_KINDS: [&str; 7] = [
+    "connect",
+    "timeout",
+    "http_429",
+    "http_5xx",
+    "http_4xx",
+    "credentials",
+    "request",
 ];
 
 /// At most one drop summary per this interval (after the first drop, logged at once).

@@ -3,9 +3,9 @@
 //! The proxy forwards **every** method and path (`POST /GetSamplingRules`,
 //! `POST /SamplingTargets`, anything else) to the endpoint as the AWS daemon does: same method,
 //! path, query, headers (less hop-by-hop ones; `Host` set to the endpoint) and body; the
-//! response comes back unchanged. Requests are forwarded unsigned: the endpoint is a Fluoro
-//! collector (or anything speaking the X-Ray API over plain HTTP). If the endpoint does not
-//! answer, the SDK gets `502 Bad Gateway`.
+//! response comes back unchanged. Requests are SigV4-signed on the way out as the daemon's own
+//! are (see [`crate::aws`]): always towards AWS, when credentials are found towards a Fluoro
+//! endpoint. If the endpoint does not answer, the SDK gets `502 Bad Gateway`.
 //!
 //! `/metrics` (Prometheus text) and `/health` (JSON) are served on the admin listener
 //! (`--admin`) or, without one, on the proxy listener itself, where those two paths are
@@ -19,7 +19,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http_body_util::Full;
 
 use crate::buffer::Buffer;
 use crate::client::{Client, PROXY_TIMEOUT};
@@ -151,7 +150,7 @@ async fn proxy(State(st): State<Arc<HttpState>>, req: Request) -> Response {
         .path_and_query()
         .map_or("/", |pq| pq.as_str())
         .to_owned();
-    let mut out = hyper::Request::new(Full::new(body));
+    let mut out = hyper::Request::new(body);
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = match st.client.endpoint().uri(&pq) {
         Ok(u) => u,

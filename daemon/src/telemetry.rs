@@ -16,7 +16,6 @@ use axum::body::Bytes;
 use fluoro_proto::api::{
     BackendConnectionErrors, EpochSeconds, Operation, PutTelemetryRecordsRequest, TelemetryRecord,
 };
-use http_body_util::Full;
 use hyper::{Method, Request};
 use tokio::sync::watch;
 
@@ -49,7 +48,7 @@ pub fn record(before: &Snapshot, now: &Snapshot, at: f64) -> Option<TelemetryRec
         http_code_4xx_count: Some(err("http_4xx") + err("http_429")),
         http_code_5xx_count: Some(err("http_5xx")),
         unknown_host_count: Some(0),
-        other_count: Some(err("request")),
+        other_count: Some(err("request") + err("credentials")),
     };
     let any_error = [
         errors.timeout_count,
@@ -116,7 +115,7 @@ pub async fn run(
             .method(Method::POST)
             .uri(Operation::PutTelemetryRecords.path())
             .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(json)));
+            .body(Bytes::from(json));
         let Ok(req) = req else { continue };
         match client.send(req, TIMEOUT).await {
             Ok(resp) if resp.status().is_success() => warned = false,

@@ -42,8 +42,22 @@ fn bad_configuration_exits_64_with_a_reason() {
     let cases: &[(&[&str], &str)] = &[
         (&["-m", "2"], "at least 3 MB"),
         (
-            &["-e", "https://xray.us-east-1.amazonaws.com"],
-            "not supported yet",
+            &["-e", "ftp://xray.us-east-1.amazonaws.com"],
+            "endpoint (-e)",
+        ),
+        (&["-p", "10.0.0.1:3128"], "a URL with a scheme is required"),
+        (&["-n", "US East"], "region (-n)"),
+        // An AWS endpoint must be signed, so it needs a region.
+        (
+            &[
+                "-e",
+                "https://xray.amazonaws.com",
+                "-b",
+                "127.0.0.1:0",
+                "-t",
+                "127.0.0.1:0",
+            ],
+            "no region is known",
         ),
         (&["-c", "/nonexistent/cfg.yaml"], "/nonexistent/cfg.yaml"),
         (&["--no-such-flag"], "--no-such-flag"),

@@ -8,13 +8,12 @@
 //! expired signature.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use axum::http::{HeaderMap, Method};
 use fluoro_proto::api::{ApiError, EpochSeconds, ErrorCode};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+// The SigV4 computation is shared with the daemon, which signs with it.
+use fluoro_proto::sigv4::{canonical_request, sha256_hex, signature};
 
 /// How far a request's `X-Amz-Date` may be from our clock, as AWS allows.
 pub const MAX_CLOCK_SKEW_SECS: f64 = 15.0 * 60.0;
@@ -66,42 +65,6 @@ impl Keys {
     }
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
-/// The signature of a canonical request.
-pub fn signature(
-    secret: &str,
-    amz_date: &str,
-    region: &str,
-    service: &str,
-    canonical_request: &str,
-) -> String {
-    let date = &amz_date[..amz_date.len().min(8)];
-    let scope = format!("{date}/{region}/{service}/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical_request.as_bytes()))
-    );
-    let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    hex(&hmac(&k_signing, string_to_sign.as_bytes()))
-}
-
 struct Authorization<'a> {
     access_key: &'a str,
     date: &'a str,
@@ -141,51 +104,6 @@ fn parse_authorization(value: &str) -> Option<Authorization<'_>> {
         signed_headers: signed_headers?,
         signature: signature?,
     })
-}
-
-fn canonical_query(query: &str) -> String {
-    let mut pairs: Vec<(&str, &str)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
-    pairs.sort_unstable();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn canonical_header_value(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Builds the canonical request.
-pub fn canonical_request(
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    signed_headers: &str,
-    payload_hash: &str,
-) -> String {
-    let mut out = format!("{method}\n{path}\n{}\n", canonical_query(query));
-    for name in signed_headers.split(';') {
-        let values: Vec<&str> = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect();
-        let joined = values
-            .iter()
-            .map(|v| canonical_header_value(v))
-            .collect::<Vec<_>>()
-            .join(",");
-        let _ = writeln!(out, "{name}:{joined}");
-    }
-    let _ = write!(out, "\n{signed_headers}\n{payload_hash}");
-    out
 }
 
 fn amz_date_secs(d: &str) -> Option<f64> {
@@ -271,7 +189,7 @@ pub fn verify(
         .and_then(|v| v.to_str().ok())
     {
         Some("UNSIGNED-PAYLOAD") => "UNSIGNED-PAYLOAD".to_owned(),
-        _ => hex(&Sha256::digest(body)),
+        _ => sha256_hex(body),
     };
     let creq = canonical_request(
         method.as_str(),
@@ -322,7 +240,7 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
         );
         assert_eq!(
-            hex(&Sha256::digest(creq.as_bytes())),
+            sha256_hex(creq.as_bytes()),
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
         assert_eq!(

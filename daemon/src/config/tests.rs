@@ -280,7 +280,7 @@ fn strict_file_validation_matches_the_aws_daemon() {
 fn discovered_file_and_environment_are_explicit_inputs() {
     let path = temp_file("discovered", "Region: ap-south-1\nBogus: ignored\n");
     let env = Environment {
-        vars: BTreeMap::from([("AWS_REGION".to_owned(), "eu-central-1".to_owned())]),
+        vars: Vars::from([("AWS_REGION", "eu-central-1")]),
         config_search: vec![PathBuf::from("/nonexistent/cfg.yaml"), path.clone()],
     };
     let c = Config::load(["fluoro-daemon"], &env).unwrap();

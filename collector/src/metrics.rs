@@ -28,6 +28,8 @@ pub struct Metrics {
     pub traces_aggregated: AtomicU64,
     /// Traces removed by retention.
     pub traces_expired: AtomicU64,
+    /// The OTLP receivers' counters.
+    pub otlp: crate::otlp::OtlpMetrics,
 }
 
 impl Metrics {
@@ -133,6 +135,7 @@ impl Metrics {
             "Traces removed by retention.",
             get(&self.traces_expired),
         );
+        out.push_str(&self.otlp.render());
         out
     }
 }

@@ -11,7 +11,8 @@
 //! - [`head`]: the cheap parse of just the fields routing needs;
 //! - [`validate`]: the checks X-Ray applies to a document, mapped onto the error codes AWS returns
 //!   in `UnprocessedTraceSegments`;
-//! - [`api`]: request and response shapes of the X-Ray API with AWS's member names.
+//! - [`api`]: request and response shapes of the X-Ray API with AWS's member names;
+//! - `otlp` (feature `otlp`): OTLP trace messages and the span ↔ segment translation.
 //!
 //! This crate does no I/O and depends on no async runtime, HTTP stack or database: the daemon,
 //! collector, SDK and console all depend on it, and it depends on none of them.
@@ -21,5 +22,7 @@ pub mod frame;
 pub mod head;
 pub mod header;
 pub mod ids;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod segment;
 pub mod validate;

@@ -74,7 +74,7 @@ pub fn insert_documents(conn: &Connection, docs: &[IngestDoc], now: f64) -> Resu
         let key: i64 = upsert.query_row(
             params![
                 trace.to_bytes().as_slice(),
-                i64::from(trace.epoch_secs()),
+                trace.filing_time(start),
                 start,
                 end,
                 now

@@ -430,3 +430,90 @@ async fn receivers_can_be_turned_off() {
     assert_eq!(c.otlp_http_addr(), None);
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_rust_over_grpc() {
+    use opentelemetry::trace::{
+        Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    };
+    use opentelemetry::{Context, KeyValue as Attr};
+    use opentelemetry_otlp::{Compression, WithExportConfig as _, WithTonicConfig as _};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    let dir = TempDir::new("otel-rust");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(format!("http://{}", c.otlp_grpc_addr().unwrap()))
+        .with_compression(Compression::Gzip)
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name("otel-rust").build())
+        .build();
+    let tracer = provider.tracer("fluoro-test");
+    let root = tracer
+        .span_builder("GET /cart")
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            Attr::new("http.request.method", "GET"),
+            Attr::new("url.path", "/cart"),
+            Attr::new("http.response.status_code", 404),
+            Attr::new("app.cart_items", 3),
+        ])
+        .start(&tracer);
+    let trace_id = root.span_context().trace_id().to_string();
+    let root_id = root.span_context().span_id().to_string();
+    let cx = Context::current_with_span(root);
+    let mut query = tracer
+        .span_builder("SELECT carts")
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            Attr::new("db.system.name", "postgresql"),
+            Attr::new("db.namespace", "shop"),
+            Attr::new("db.query.text", "SELECT * FROM carts WHERE id = $1"),
+            Attr::new("server.address", "db.local"),
+        ])
+        .start_with_context(&tracer, &cx);
+    query.end();
+    cx.span().end();
+    tokio::task::spawn_blocking(move || {
+        provider.force_flush().unwrap();
+        provider.shutdown().unwrap();
+    })
+    .await
+    .unwrap();
+
+    let id = format!("1-{}-{}", &trace_id[..8], &trace_id[8..]);
+    let r = xray(c.addr(), "/Traces", &json!({"TraceIds": [id]})).await;
+    let docs: Vec<Value> = r["Traces"][0]["Segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_str(s["Document"].as_str().unwrap()).unwrap())
+        .collect();
+    // The service's segment and the database X-Ray infers from the remote call.
+    assert_eq!(docs.len(), 2, "{r}");
+    let seg = docs.iter().find(|d| d["id"] == root_id.as_str()).unwrap();
+    let db = docs.iter().find(|d| d["inferred"] == true).unwrap();
+    assert_eq!(
+        (&db["name"], &db["origin"]),
+        (&json!("shop@db.local"), &json!("remote"))
+    );
+    assert_eq!(seg["name"], "otel-rust");
+    assert_eq!(seg["error"], true);
+    assert_eq!(seg["http"]["response"]["status"], 404);
+    assert_eq!(seg["annotations"]["app_cart_items"], 3);
+    assert_eq!(seg["aws"]["xray"]["sdk"], "opentelemetry for rust");
+    let sub = &seg["subsegments"][0];
+    assert_eq!(sub["name"], "shop@db.local");
+    assert_eq!(sub["namespace"], "remote");
+    assert_eq!(sub["sql"]["database_type"], "postgresql");
+    assert_eq!(
+        sub["sql"]["sanitized_query"],
+        "SELECT * FROM carts WHERE id = $1"
+    );
+    c.shutdown().await.unwrap();
+}

@@ -517,3 +517,19 @@ async fn opentelemetry_rust_over_grpc() {
     );
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_opentelemetry_and_xray_sdk_trace() {
+    let dir = TempDir::new("otel-mixed");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let out = python_script(
+        "otel_mixed.py",
+        vec![
+            format!("http://{}", c.otlp_http_addr().unwrap()),
+            format!("http://{}", c.addr()),
+        ],
+    )
+    .await;
+    assert!(out.contains("ok one connected service graph"), "{out}");
+    c.shutdown().await.unwrap();
+}

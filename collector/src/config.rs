@@ -86,6 +86,23 @@ pub struct Config {
     #[arg(long, env = "FLUORO_ACCOUNT_ID", default_value = "000000000000")]
     pub account_id: String,
 
+    /// OTLP/gRPC receiver address (`TraceService/Export`), or `off`.
+    #[arg(long, env = "FLUORO_OTLP_GRPC", default_value = crate::otlp::DEFAULT_GRPC)]
+    pub otlp_grpc: crate::otlp::OptionalAddr,
+
+    /// OTLP/HTTP receiver address (`POST /v1/traces`), or `off`.
+    #[arg(long, env = "FLUORO_OTLP_HTTP", default_value = crate::otlp::DEFAULT_HTTP)]
+    pub otlp_http: crate::otlp::OptionalAddr,
+
+    /// Largest OTLP request accepted, in bytes (after decompression).
+    #[arg(long, env = "FLUORO_OTLP_MAX_MESSAGE_BYTES", default_value_t = crate::otlp::DEFAULT_MAX_MESSAGE_BYTES)]
+    pub otlp_max_message_bytes: usize,
+
+    /// Span attributes that become annotations (indexed): `all`, `none`, or a comma-separated
+    /// list of attribute keys; the others go to metadata.
+    #[arg(long, env = "FLUORO_OTLP_INDEXED_ATTRIBUTES", default_value = "all", value_parser = fluoro_proto::otlp::translate::Indexed::parse)]
+    pub otlp_indexed_attributes: fluoro_proto::otlp::translate::Indexed,
+
     /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list.
     #[arg(long, env = "FLUORO_LOG", default_value = "info")]
     pub log_level: String,
@@ -117,6 +134,8 @@ impl Config {
         c.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         c.data_dir = dir.into();
         c.aggregate_delay = Duration::ZERO;
+        let any = crate::otlp::OptionalAddr(Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        (c.otlp_grpc, c.otlp_http) = (any, any);
         c
     }
 
@@ -138,6 +157,11 @@ impl Config {
         }
         if self.write_queue == 0 {
             return Err(ConfigError("--write-queue must be at least 1".into()));
+        }
+        if self.otlp_max_message_bytes < 1024 {
+            return Err(ConfigError(
+                "--otlp-max-message-bytes must be at least 1024".into(),
+            ));
         }
         if self.retention < Duration::from_secs(60) {
             return Err(ConfigError("--retention must be at least 1m".into()));

@@ -18,13 +18,16 @@
 //! - [`filter`]: pure; filter expressions: parser with positioned errors and the in-memory
 //!   reference evaluator over assembled traces and their summaries;
 //! - [`sampling`]: pure; how a rule's reservoir is split among reporting clients;
-//! - [`metrics`]: counters for `/metrics`.
+//! - [`metrics`]: counters for `/metrics`;
+//! - [`otlp`]: the OTLP/gRPC and OTLP/HTTP trace receivers, feeding translated spans through
+//!   the same validation and store writes as PutTraceSegments.
 
 pub mod api;
 pub mod config;
 pub mod filter;
 pub mod graph;
 pub mod metrics;
+pub mod otlp;
 pub mod sampling;
 pub mod store;
 pub mod trace;
@@ -71,6 +74,7 @@ pub struct Collector {
     store: Store,
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    otlp: otlp::Receivers,
 }
 
 impl Collector {
@@ -79,9 +83,20 @@ impl Collector {
         self.addr
     }
 
+    /// Where the OTLP/gRPC receiver listens, when on.
+    pub fn otlp_grpc_addr(&self) -> Option<SocketAddr> {
+        self.otlp.grpc_addr()
+    }
+
+    /// Where the OTLP/HTTP receiver listens, when on.
+    pub fn otlp_http_addr(&self) -> Option<SocketAddr> {
+        self.otlp.http_addr()
+    }
+
     /// Stops accepting connections, finishes in-flight requests, flushes queued writes.
     pub async fn shutdown(self) -> Result<(), RunError> {
         let _ = self.stop.send(());
+        self.otlp.shutdown().await;
         let served = self.server.await;
         self.store.close().await;
         tracing::info!("collector stopped");
@@ -131,6 +146,7 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         auth = auth.is_some(),
         "fluoro-collector listening: X-Ray API on http://{addr}"
     );
+    let otlp = otlp::Receivers::start(&config, &store, &metrics).await?;
     let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
     let app = api::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -146,6 +162,7 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         store,
         stop,
         server,
+        otlp,
     })
 }
 

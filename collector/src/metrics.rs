@@ -34,6 +34,8 @@ pub struct Metrics {
     pub aggregate_cache_misses: AtomicU64,
     /// Traces left out of the aggregator's cache to stay within `--aggregate-cache-bytes`.
     pub aggregate_cache_full: AtomicU64,
+    /// The OTLP receivers' counters.
+    pub otlp: crate::otlp::OtlpMetrics,
 }
 
 impl Metrics {
@@ -157,6 +159,7 @@ impl Metrics {
             "Traces left out of the aggregator's cache to stay within --aggregate-cache-bytes.",
             get(&self.aggregate_cache_full),
         );
+        out.push_str(&self.otlp.render());
         out
     }
 }

@@ -42,7 +42,10 @@ fn collector_command(args: &[&str]) -> Command {
             cmd.env_remove(k);
         }
     }
+    // Tests run in parallel: the OTLP receivers on ephemeral ports, not 4317/4318.
     cmd.env("NO_COLOR", "1")
+        .env("FLUORO_OTLP_GRPC", "127.0.0.1:0")
+        .env("FLUORO_OTLP_HTTP", "127.0.0.1:0")
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -112,6 +112,12 @@ fn random_bytes(buf: &mut [u8]) {
     }
 }
 
+/// How long before a document's start a trace id's epoch part may lie and still be taken as
+/// the trace's start (see [`TraceId::has_plausible_epoch`]).
+pub const EPOCH_LEAD_SECS: f64 = 86_400.0;
+/// How long after a document's start a trace id's epoch part may lie (clock skew).
+pub const EPOCH_LAG_SECS: f64 = 300.0;
+
 /// An X-Ray trace id: 32-bit epoch seconds + 96 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TraceId(u128);
@@ -189,6 +195,26 @@ impl TraceId {
     /// Reads the 16 bytes of an OTLP `trace_id`.
     pub fn from_bytes(bytes: [u8; 16]) -> TraceId {
         TraceId(u128::from_be_bytes(bytes))
+    }
+
+    /// True when the epoch part can be the moment a trace began whose document starts at
+    /// `start_secs`: at most [`EPOCH_LEAD_SECS`] before it and [`EPOCH_LAG_SECS`] after it. X-Ray
+    /// ids always pass; a W3C id with a random first half almost never does (the chance is
+    /// about 2 in 100 000).
+    pub fn has_plausible_epoch(self, start_secs: f64) -> bool {
+        let epoch = f64::from(self.epoch_secs());
+        epoch >= start_secs - EPOCH_LEAD_SECS && epoch <= start_secs + EPOCH_LAG_SECS
+    }
+
+    /// The epoch second a trace is filed under (listings by trace-id time, retention): its
+    /// epoch part when plausible for `start_secs`, else `start_secs` itself, so a trace whose
+    /// id's first half is random is still found in the window it happened in.
+    pub fn filing_time(self, start_secs: f64) -> i64 {
+        if self.has_plausible_epoch(start_secs) || !start_secs.is_finite() {
+            i64::from(self.epoch_secs())
+        } else {
+            start_secs.floor() as i64
+        }
     }
 
     /// The W3C text form: 32 lowercase hex digits.
@@ -395,5 +421,18 @@ mod tests {
                 found: 'Z'
             }
         );
+    }
+
+    #[test]
+    fn filing_time_falls_back_to_start_for_random_first_halves() {
+        let xray = TraceId::parse("1-5759e988-bd862e3fe1be46a994272793").unwrap();
+        let start = 1_465_510_280.5;
+        assert!(xray.has_plausible_epoch(start));
+        assert_eq!(xray.filing_time(start), 0x5759_e988);
+        // A long trace: a subsegment an hour later still files under the id's epoch.
+        assert_eq!(xray.filing_time(start + 3600.0), 0x5759_e988);
+        let w3c = TraceId::from_w3c_hex("fedcba9876543210fedcba9876543210").unwrap();
+        assert!(!w3c.has_plausible_epoch(start));
+        assert_eq!(w3c.filing_time(start), 1_465_510_280);
     }
 }

@@ -13,6 +13,7 @@
 //!   in `UnprocessedTraceSegments`;
 //! - [`api`]: request and response shapes of the X-Ray API with AWS's member names;
 //! - [`sigv4`]: AWS Signature Version 4 (signing and the steps verification repeats).
+//! - `otlp` (feature `otlp`): OTLP trace messages and the span ↔ segment translation.
 //!
 //! This crate does no I/O and depends on no async runtime, HTTP stack or database: the daemon,
 //! collector, SDK and console all depend on it, and it depends on none of them.
@@ -22,6 +23,8 @@ pub mod frame;
 pub mod head;
 pub mod header;
 pub mod ids;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod segment;
 pub mod sigv4;
 pub mod validate;

@@ -13,7 +13,7 @@ use std::fmt;
 
 use crate::head::SegmentHead;
 use crate::ids::{ENTITY_ID_LEN, EntityId, TraceId};
-use crate::segment::Segment;
+use crate::segment::{Segment, Timestamp};
 
 /// Largest document X-Ray accepts: 64 kB.
 pub const MAX_DOCUMENT_LEN: usize = 64 * 1024;
@@ -147,6 +147,11 @@ pub struct ValidateOptions {
     pub max_trace_future_secs: u64,
     /// Largest document accepted, in bytes ([`MAX_DOCUMENT_LEN`] as AWS; may be raised).
     pub max_document_bytes: usize,
+    /// When set, a trace id whose epoch part is not plausible for the document's `start_time`
+    /// (a W3C id with a random first half, see [`TraceId::has_plausible_epoch`]) has its age
+    /// judged by that `start_time` instead. AWS has no such rule; Fluoro's OTLP receivers set
+    /// it, PutTraceSegments does not.
+    pub age_by_start_time: bool,
 }
 
 impl Default for ValidateOptions {
@@ -156,6 +161,7 @@ impl Default for ValidateOptions {
             max_trace_age_secs: DEFAULT_MAX_TRACE_AGE_SECS,
             max_trace_future_secs: DEFAULT_MAX_TRACE_FUTURE_SECS,
             max_document_bytes: MAX_DOCUMENT_LEN,
+            age_by_start_time: false,
         }
     }
 }
@@ -262,7 +268,18 @@ pub fn validate(seg: &Segment, opts: &ValidateOptions) -> Result<(), SegmentErro
                 )
             })?;
             if let Some(now) = opts.now_secs {
-                let epoch = u64::from(trace.epoch_secs());
+                let start = seg.start_time.as_ref().map(Timestamp::as_secs_f64);
+                let epoch = match start {
+                    Some(st)
+                        if opts.age_by_start_time
+                            && st.is_finite()
+                            && st >= 0.0
+                            && !trace.has_plausible_epoch(st) =>
+                    {
+                        st as u64
+                    }
+                    _ => u64::from(trace.epoch_secs()),
+                };
                 if epoch + opts.max_trace_age_secs < now {
                     return Err(fail(
                         SegmentErrorCode::InvalidTraceId,
@@ -545,5 +562,27 @@ mod tests {
         );
         o.now_secs = Some(epoch);
         check_document(&d, &o).unwrap();
+    }
+
+    #[test]
+    fn random_first_half_is_aged_by_start_time_when_asked() {
+        // Issue 8: a W3C id whose first 32 bits are not an epoch (here 0xfedcba98, year 2105).
+        let d = r#"{"id":"320163627716d8cf","name":"svc","trace_id":"1-fedcba98-f47fdd9445ec71a2b334fd41","start_time":1795795885.1,"end_time":1795795885.2}"#;
+        let mut o = ValidateOptions {
+            now_secs: Some(1_795_795_890),
+            ..ValidateOptions::default()
+        };
+        assert_eq!(
+            check_document(d, &o).unwrap_err().code,
+            SegmentErrorCode::InvalidTraceId
+        );
+        o.age_by_start_time = true;
+        check_document(d, &o).unwrap();
+        // Still refused when the span itself is too old.
+        o.now_secs = Some(1_795_795_890 + DEFAULT_MAX_TRACE_AGE_SECS);
+        assert_eq!(
+            check_document(d, &o).unwrap_err().code,
+            SegmentErrorCode::InvalidTraceId
+        );
     }
 }

@@ -95,7 +95,7 @@ pub fn insert_documents(
         let (key, revision): (i64, i64) = upsert.query_row(
             params![
                 trace.to_bytes().as_slice(),
-                i64::from(trace.epoch_secs()),
+                trace.filing_time(start),
                 start,
                 end,
                 now

@@ -1,0 +1,535 @@
+//! The OTLP receivers of a real collector on `127.0.0.1:0`: the real OpenTelemetry Python SDK
+//! (OTLP/HTTP and OTLP/gRPC exporters) and OpenTelemetry Rust send traces, read back through the
+//! X-Ray API; and bad input over OTLP/HTTP, rejected with OTLP's error semantics while the valid
+//! spans around it are kept. The Python environment comes from `scripts/test`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use fluoro_proto::otlp::pb::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use fluoro_proto::otlp::pb::common::v1::{AnyValue, KeyValue, any_value};
+use fluoro_proto::otlp::pb::resource::v1::Resource;
+use fluoro_proto::otlp::pb::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use prost::Message as _;
+use serde_json::{Value, json};
+use support::{TempDir, start_collector};
+
+mod support;
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("FLUORO_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        p.exists(),
+        "FLUORO_PYTHON is not set and {} does not exist: run scripts/test, which installs the \
+         OpenTelemetry Python SDK",
+        p.display()
+    );
+    p
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+    stdout
+}
+
+async fn python_script(script: &str, args: Vec<String>) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let py = python();
+    tokio::task::spawn_blocking(move || run(Command::new(py).arg(script).args(args)))
+        .await
+        .unwrap()
+}
+
+/// One HTTP/1.1 request; returns status, headers and body.
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, hyper::HeaderMap, Vec<u8>) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+async fn xray(addr: SocketAddr, op: &str, body: &Value) -> Value {
+    let (status, _, body) = request(
+        addr,
+        "POST",
+        op,
+        &[("content-type", "application/json")],
+        serde_json::to_vec(body).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{op}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+fn string_attr(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..KeyValue::default()
+    }
+}
+
+/// A request with one resource and these spans.
+fn export(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string_attr("service.name", "hand-made")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+fn server_span(trace: [u8; 16], id: u8) -> Span {
+    let start = now_nanos();
+    Span {
+        trace_id: trace.to_vec(),
+        span_id: vec![0x10, 0, 0, 0, 0, 0, 0, id],
+        name: "handle".into(),
+        kind: span::SpanKind::Server as i32,
+        start_time_unix_nano: start,
+        end_time_unix_nano: start + 1_000_000,
+        ..Span::default()
+    }
+}
+
+fn xray_id(trace: [u8; 16]) -> String {
+    let hex: String = trace.iter().map(|b| format!("{b:02x}")).collect();
+    format!("1-{}-{}", &hex[..8], &hex[8..])
+}
+
+async fn stored_ids(addr: SocketAddr, trace: [u8; 16]) -> Vec<String> {
+    let r = xray(addr, "/Traces", &json!({"TraceIds": [xray_id(trace)]})).await;
+    let mut ids: Vec<String> = r["Traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["Segments"].as_array().unwrap().iter())
+        .map(|s| s["Id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_over_otlp_http() {
+    let dir = TempDir::new("otel-py-http");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let out = python_script(
+        "otel_python.py",
+        vec![
+            "http".into(),
+            format!("http://{}", c.otlp_http_addr().unwrap()),
+            format!("http://{}", c.addr()),
+        ],
+    )
+    .await;
+    assert!(out.contains("ok GetServiceGraph"), "{out}");
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_over_otlp_grpc() {
+    let dir = TempDir::new("otel-py-grpc");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let out = python_script(
+        "otel_python.py",
+        vec![
+            "grpc".into(),
+            format!("http://{}", c.otlp_grpc_addr().unwrap()),
+            format!("http://{}", c.addr()),
+        ],
+    )
+    .await;
+    assert!(out.contains("ok GetServiceGraph"), "{out}");
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_json_and_gzip_bodies_with_partial_success() {
+    let dir = TempDir::new("otlp-http-bodies");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let otlp = c.otlp_http_addr().unwrap();
+    let trace = [
+        0xa1, 0xb2, 0xc3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
+
+    // Protobuf, one good span and one with an invalid span id: the good one is kept.
+    let mut bad = server_span(trace, 2);
+    bad.span_id = vec![1, 2, 3];
+    let body = export(vec![server_span(trace, 1), bad]).encode_to_vec();
+    let (status, headers, resp) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/x-protobuf")],
+        body,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    let resp = ExportTraceServiceResponse::decode(&resp[..]).unwrap();
+    let ps = resp.partial_success.unwrap();
+    assert_eq!(ps.rejected_spans, 1);
+    assert!(
+        ps.error_message.contains("InvalidSpanId"),
+        "{}",
+        ps.error_message
+    );
+
+    // Gzip-compressed protobuf.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&export(vec![server_span(trace, 3)]).encode_to_vec())
+        .unwrap();
+    let (status, _, resp) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "gzip"),
+        ],
+        gz.finish().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        ExportTraceServiceResponse::decode(&resp[..]).unwrap(),
+        ExportTraceServiceResponse::default()
+    );
+
+    // OTLP/JSON: hex ids, string 64-bit integers; one span without a start time.
+    let now = now_nanos();
+    let json_body = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
+        "scopeSpans": [{"spans": [
+            {"traceId": "a1b2c3d40102030405060708090a0b0c", "spanId": "1000000000000004",
+             "name": "json", "kind": 2, "startTimeUnixNano": now.to_string(),
+             "endTimeUnixNano": (now + 1_000).to_string()},
+            {"traceId": "a1b2c3d40102030405060708090a0b0c", "spanId": "1000000000000005",
+             "name": "no start", "kind": 2}
+        ]}]
+    }]});
+    let (status, headers, resp) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json; charset=utf-8")],
+        serde_json::to_vec(&json_body).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let resp: Value = serde_json::from_slice(&resp).unwrap();
+    assert_eq!(resp["partialSuccess"]["rejectedSpans"], "1", "{resp}");
+
+    assert_eq!(
+        stored_ids(c.addr(), trace).await,
+        ["1000000000000001", "1000000000000003", "1000000000000004"]
+    );
+    let (_, _, metrics) = request(c.addr(), "GET", "/metrics", &[], Vec::new()).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("fluoro_otlp_spans_rejected_total{reason=\"InvalidSpanId\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fluoro_otlp_spans_accepted_total 3"),
+        "{metrics}"
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_otlp_errors() {
+    let dir = TempDir::new("otlp-http-bad");
+    let c = start_collector(dir.path(), |cfg| cfg.otlp_max_message_bytes = 4096).await;
+    let otlp = c.otlp_http_addr().unwrap();
+    let pb = [("content-type", "application/x-protobuf")];
+
+    // Malformed protobuf: 400 with a google.rpc.Status (code INVALID_ARGUMENT) in protobuf.
+    let (status, headers, body) =
+        request(otlp, "POST", "/v1/traces", &pb, vec![0x0a, 0xff, 0xff]).await;
+    assert_eq!(status, 400);
+    assert_eq!(headers["content-type"], "application/x-protobuf");
+    // google.rpc.Status: field 1 (code) = 3, field 2 (message).
+    assert_eq!(&body[..2], &[0x08, 3]);
+    assert!(String::from_utf8_lossy(&body).contains("ExportTraceServiceRequest"));
+
+    // Malformed JSON: 400 naming the member.
+    let (status, _, body) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/json")],
+        br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"xyz"}]}]}]}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["code"], 3);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("resourceSpans[0].scopeSpans[0].spans[0].traceId"),
+        "{v}"
+    );
+
+    // Wrong content type and encoding: 415.
+    let (status, _, _) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "text/plain")],
+        b"hello".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _, _) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "br"),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 415);
+
+    // Oversized, plain and after decompression: 413.
+    let (status, _, _) = request(otlp, "POST", "/v1/traces", &pb, vec![0; 5000]).await;
+    assert_eq!(status, 413);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&[0u8; 100_000]).unwrap();
+    let (status, _, _) = request(
+        otlp,
+        "POST",
+        "/v1/traces",
+        &[
+            ("content-type", "application/x-protobuf"),
+            ("content-encoding", "gzip"),
+        ],
+        gz.finish().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 413);
+
+    // Wrong path and method.
+    let (status, _, _) = request(otlp, "POST", "/v1/logs", &pb, Vec::new()).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = request(otlp, "GET", "/v1/traces", &[], Vec::new()).await;
+    assert_eq!(status, 405);
+
+    // An empty request is a success.
+    let (status, _, _) = request(otlp, "POST", "/v1/traces", &pb, Vec::new()).await;
+    assert_eq!(status, 200);
+
+    // Every span invalid: still 200, all counted in partial_success.
+    let trace = [0u8; 16];
+    let body = export(vec![server_span(trace, 1), server_span(trace, 2)]).encode_to_vec();
+    let (status, _, resp) = request(otlp, "POST", "/v1/traces", &pb, body).await;
+    assert_eq!(status, 200);
+    let ps = ExportTraceServiceResponse::decode(&resp[..])
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(ps.rejected_spans, 2);
+    assert!(
+        ps.error_message.starts_with("2 of 2 spans rejected"),
+        "{}",
+        ps.error_message
+    );
+
+    let (_, _, metrics) = request(c.addr(), "GET", "/metrics", &[], Vec::new()).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        "fluoro_otlp_requests_rejected_total{reason=\"malformed\"} 2",
+        "fluoro_otlp_requests_rejected_total{reason=\"content_type\"} 1",
+        "fluoro_otlp_requests_rejected_total{reason=\"too_large\"} 2",
+        "fluoro_otlp_spans_rejected_total{reason=\"InvalidTraceId\"} 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_can_be_turned_off() {
+    let dir = TempDir::new("otlp-off");
+    let c = start_collector(dir.path(), |cfg| {
+        cfg.otlp_grpc = fluoro_collector::otlp::OptionalAddr(None);
+        cfg.otlp_http = "off".parse().unwrap();
+    })
+    .await;
+    assert_eq!(c.otlp_grpc_addr(), None);
+    assert_eq!(c.otlp_http_addr(), None);
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_rust_over_grpc() {
+    use opentelemetry::trace::{
+        Span as _, SpanKind, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    };
+    use opentelemetry::{Context, KeyValue as Attr};
+    use opentelemetry_otlp::{Compression, WithExportConfig as _, WithTonicConfig as _};
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    let dir = TempDir::new("otel-rust");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(format!("http://{}", c.otlp_grpc_addr().unwrap()))
+        .with_compression(Compression::Gzip)
+        .build()
+        .unwrap();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(Resource::builder().with_service_name("otel-rust").build())
+        .build();
+    let tracer = provider.tracer("fluoro-test");
+    let root = tracer
+        .span_builder("GET /cart")
+        .with_kind(SpanKind::Server)
+        .with_attributes([
+            Attr::new("http.request.method", "GET"),
+            Attr::new("url.path", "/cart"),
+            Attr::new("http.response.status_code", 404),
+            Attr::new("app.cart_items", 3),
+        ])
+        .start(&tracer);
+    let trace_id = root.span_context().trace_id().to_string();
+    let root_id = root.span_context().span_id().to_string();
+    let cx = Context::current_with_span(root);
+    let mut query = tracer
+        .span_builder("SELECT carts")
+        .with_kind(SpanKind::Client)
+        .with_attributes([
+            Attr::new("db.system.name", "postgresql"),
+            Attr::new("db.namespace", "shop"),
+            Attr::new("db.query.text", "SELECT * FROM carts WHERE id = $1"),
+            Attr::new("server.address", "db.local"),
+        ])
+        .start_with_context(&tracer, &cx);
+    query.end();
+    cx.span().end();
+    tokio::task::spawn_blocking(move || {
+        provider.force_flush().unwrap();
+        provider.shutdown().unwrap();
+    })
+    .await
+    .unwrap();
+
+    let id = format!("1-{}-{}", &trace_id[..8], &trace_id[8..]);
+    let r = xray(c.addr(), "/Traces", &json!({"TraceIds": [id]})).await;
+    let docs: Vec<Value> = r["Traces"][0]["Segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_str(s["Document"].as_str().unwrap()).unwrap())
+        .collect();
+    // The service's segment and the database X-Ray infers from the remote call.
+    assert_eq!(docs.len(), 2, "{r}");
+    let seg = docs.iter().find(|d| d["id"] == root_id.as_str()).unwrap();
+    let db = docs.iter().find(|d| d["inferred"] == true).unwrap();
+    assert_eq!(
+        (&db["name"], &db["origin"]),
+        (&json!("shop@db.local"), &json!("remote"))
+    );
+    assert_eq!(seg["name"], "otel-rust");
+    assert_eq!(seg["error"], true);
+    assert_eq!(seg["http"]["response"]["status"], 404);
+    assert_eq!(seg["annotations"]["app_cart_items"], 3);
+    assert_eq!(seg["aws"]["xray"]["sdk"], "opentelemetry for rust");
+    let sub = &seg["subsegments"][0];
+    assert_eq!(sub["name"], "shop@db.local");
+    assert_eq!(sub["namespace"], "remote");
+    assert_eq!(sub["sql"]["database_type"], "postgresql");
+    assert_eq!(
+        sub["sql"]["sanitized_query"],
+        "SELECT * FROM carts WHERE id = $1"
+    );
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_opentelemetry_and_xray_sdk_trace() {
+    let dir = TempDir::new("otel-mixed");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let out = python_script(
+        "otel_mixed.py",
+        vec![
+            format!("http://{}", c.otlp_http_addr().unwrap()),
+            format!("http://{}", c.addr()),
+        ],
+    )
+    .await;
+    assert!(out.contains("ok one connected service graph"), "{out}");
+    c.shutdown().await.unwrap();
+}

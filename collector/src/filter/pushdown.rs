@@ -56,9 +56,16 @@ impl Need {
                 Need::And(_) => None,
             }
         };
+        let mut out = Vec::new();
+        self.conjuncts(&mut |n| out.extend(one(n)));
+        out
+    }
+
+    /// Visits the conjuncts, nested `And`s flattened.
+    fn conjuncts(&self, f: &mut impl FnMut(&Need)) {
         match self {
-            Need::And(v) => v.iter().filter_map(one).collect(),
-            other => one(other).into_iter().collect(),
+            Need::And(v) => v.iter().for_each(|n| n.conjuncts(f)),
+            other => f(other),
         }
     }
 }

@@ -1034,6 +1034,11 @@ mod pushdown_soundness {
             let need = needs(&parse(text).unwrap());
             assert!(need.is_some_and(|n| !n.drivers().is_empty()), "{text}");
         }
+        // Nested conjunctions are flattened: each fact can drive the scan (the store picks the
+        // rarest), here the tier, the service and the service's errors.
+        let need =
+            needs(&parse("annotation.tier = \"gold\" AND service(\"x\") { error }").unwrap());
+        assert_eq!(need.unwrap().drivers().len(), 3);
         for text in [
             "!fault",
             "responsetime > 1",

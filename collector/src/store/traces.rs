@@ -367,7 +367,7 @@ pub fn list_candidates(
     indexed.dedup();
     let unsettled: Vec<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT id_time, trace_key FROM traces
+            "SELECT id_time, trace_key FROM traces INDEXED BY traces_unsettled
              WHERE settled_revision < revision AND id_time >= ?1 AND id_time < ?2
                AND (id_time < ?3 OR (id_time = ?3 AND trace_key < ?4))
              ORDER BY id_time DESC, trace_key DESC LIMIT ?5",

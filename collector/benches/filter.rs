@@ -19,8 +19,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a load tool reports on the terminal
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fluoro_collector::store::traces::now_secs;
@@ -29,7 +27,7 @@ use hyper::body::Bytes;
 use serde_json::json;
 
 mod support;
-use support::{call, connect, metric, percentile, post, temp_dir};
+use support::{call, connect, metric, percentile, temp_dir};
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -85,36 +83,6 @@ fn bodies(n: usize, now: f64) -> Vec<Bytes> {
         }
     }
     out
-}
-
-async fn ingest(addr: &str, bodies: Vec<Bytes>) {
-    let bodies = Arc::new(bodies);
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
-    for _ in 0..16 {
-        let (bodies, next, addr) = (Arc::clone(&bodies), Arc::clone(&next), addr.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(&addr).await;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                loop {
-                    let (status, resp) =
-                        post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
-                    if status == 429 {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    }
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
-                    assert_eq!(resp.as_ref(), br#"{"UnprocessedTraceSegments":[]}"#);
-                    break;
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
 }
 
 async fn first_pages(addr: &str, expr: &str, window: &serde_json::Value, runs: usize) -> usize {
@@ -219,7 +187,7 @@ fn main() {
         let addr = collector.addr().to_string();
         println!("filter: {n} traces over 24 h, one ~1 KB segment each");
         let t = Instant::now();
-        ingest(&addr, bodies(n, now)).await;
+        support::put_all(&addr, bodies(n, now), 16).await;
         println!("ingested in {:.1} s", t.elapsed().as_secs_f64());
         loop {
             let done = metric(&addr, "fluoro_collector_traces_aggregated_total").await;

@@ -23,8 +23,6 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a load tool reports on the terminal
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fluoro_collector::store::schema;
@@ -37,7 +35,7 @@ use hyper::body::Bytes;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod support;
-use support::{percentile, post, temp_dir};
+use support::{percentile, temp_dir};
 
 const BATCH: usize = 50;
 
@@ -117,55 +115,17 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
     cfg.aggregate_delay = Duration::from_secs(1);
     let collector = fluoro_collector::start(cfg).await.unwrap();
     let addr = collector.addr().to_string();
-    let bodies: Arc<Vec<Bytes>> = Arc::new(
-        docs.chunks(BATCH)
-            .map(|c| {
-                let list: Vec<&str> = c.iter().map(|d| d.3.as_str()).collect();
-                Bytes::from(
-                    serde_json::to_vec(&serde_json::json!({ "TraceSegmentDocuments": list }))
-                        .unwrap(),
-                )
-            })
-            .collect(),
-    );
-    let next = Arc::new(AtomicUsize::new(0));
-    let throttled = Arc::new(AtomicU64::new(0));
+    let bodies: Vec<Bytes> = docs
+        .chunks(BATCH)
+        .map(|c| {
+            let list: Vec<&str> = c.iter().map(|d| d.3.as_str()).collect();
+            Bytes::from(
+                serde_json::to_vec(&serde_json::json!({ "TraceSegmentDocuments": list })).unwrap(),
+            )
+        })
+        .collect();
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (bodies, next, throttled, addr) = (
-            Arc::clone(&bodies),
-            Arc::clone(&next),
-            Arc::clone(&throttled),
-            addr.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut sender = support::connect(&addr).await;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                loop {
-                    let (status, resp) =
-                        post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
-                    if status == 429 {
-                        throttled.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    }
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
-                    assert!(
-                        resp.as_ref() == br#"{"UnprocessedTraceSegments":[]}"#,
-                        "{}",
-                        String::from_utf8_lossy(&resp)
-                    );
-                    break;
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let throttled = support::put_all(&addr, bodies, connections).await;
     let elapsed = started.elapsed().as_secs_f64();
     let rate = docs.len() as f64 / elapsed;
     queries(&addr, docs).await;
@@ -177,7 +137,7 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
         settle.elapsed().as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
-    (rate, throttled.load(Ordering::Relaxed))
+    (rate, throttled)
 }
 
 /// How many traces the aggregator found already parsed, from `/metrics`.

@@ -18,13 +18,18 @@ use serde_json::{Value, json};
 
 mod support;
 
-async fn call(addr: &str, path: &str, body: Value) -> Value {
+async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
+    let (sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     tokio::spawn(conn);
+    sender
+}
+
+async fn call(addr: &str, path: &str, body: Value) -> Value {
+    let mut sender = connect(addr).await;
     let req = hyper::Request::post(path)
         .header("host", addr)
         .header("content-type", "application/json")
@@ -42,12 +47,7 @@ async fn call(addr: &str, path: &str, body: Value) -> Value {
 }
 
 async fn get_metric(addr: &str, name: &str) -> u64 {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = connect(addr).await;
     let req = hyper::Request::get("/metrics")
         .header("host", addr)
         .body(Full::new(Bytes::new()))

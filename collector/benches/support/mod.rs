@@ -3,7 +3,9 @@
 
 #![allow(dead_code)] // each bench uses a part
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -90,4 +92,49 @@ pub(crate) fn temp_dir(tag: &str) -> std::path::PathBuf {
     ));
     std::fs::create_dir_all(&p).unwrap();
     p
+}
+
+/// Posts every body to `/TraceSegments` over `connections` keep-alive connections, each body
+/// retried after a short pause while the collector answers 429; asserts every document was
+/// accepted. Returns how many answers were 429.
+pub(crate) async fn put_all(addr: &str, bodies: Vec<Bytes>, connections: usize) -> u64 {
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let throttled = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (bodies, next, throttled, addr) = (
+            Arc::clone(&bodies),
+            Arc::clone(&next),
+            Arc::clone(&throttled),
+            addr.to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&addr).await;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                loop {
+                    let (status, resp) =
+                        post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
+                    if status == 429 {
+                        throttled.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    }
+                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
+                    assert!(
+                        resp.as_ref() == br#"{"UnprocessedTraceSegments":[]}"#,
+                        "{}",
+                        String::from_utf8_lossy(&resp)
+                    );
+                    break;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    throttled.load(Ordering::Relaxed)
 }

@@ -10,7 +10,7 @@ use fluoro_proto::api::{
     GetTraceSummariesRequest, GetTraceSummariesResponse, PutTraceSegmentsRequest,
     PutTraceSegmentsResponse, TimeRangeType, TraceSummary, UnprocessedTraceSegment,
 };
-use fluoro_proto::ids::{EntityId, TraceId};
+use fluoro_proto::ids::TraceId;
 use fluoro_proto::validate::{ValidateOptions, check_document};
 
 use super::AppState;
@@ -44,27 +44,7 @@ pub(super) async fn put_trace_segments(
     let mut accepted = Vec::with_capacity(req.trace_segment_documents.len());
     for doc in req.trace_segment_documents {
         match check_document(&doc, &opts) {
-            Ok(seg) => {
-                // check_document guarantees these are present and well-formed.
-                let trace_id = seg
-                    .parsed_trace_id()
-                    .and_then(Result::ok)
-                    .unwrap_or(TraceId::NOOP);
-                let entity_id = seg
-                    .parsed_id()
-                    .and_then(Result::ok)
-                    .unwrap_or(EntityId::NOOP);
-                let start = seg.start_time.as_ref().map_or(0.0, |t| t.as_secs_f64());
-                accepted.push(IngestDoc {
-                    trace_id,
-                    entity_id,
-                    in_progress: seg.in_progress == Some(true),
-                    start,
-                    end: seg.end_time.as_ref().map(|t| t.as_secs_f64()),
-                    doc,
-                    segment: Some(seg),
-                });
-            }
+            Ok(seg) => accepted.push(IngestDoc::new(doc, seg)),
             Err(e) => {
                 st.metrics.document_rejected(e.code.as_str());
                 tracing::debug!(code = e.code.as_str(), error = %e, "document rejected");

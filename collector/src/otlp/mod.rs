@@ -21,7 +21,6 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::otlp::pb::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -236,25 +235,7 @@ impl Ingest {
                 validate(&seg, &opts).map_err(|e| (e.code.as_str(), e.message()))
             };
             match checked {
-                Ok(()) => {
-                    let trace_id = seg
-                        .parsed_trace_id()
-                        .and_then(Result::ok)
-                        .unwrap_or(TraceId::NOOP);
-                    let entity_id = seg
-                        .parsed_id()
-                        .and_then(Result::ok)
-                        .unwrap_or(EntityId::NOOP);
-                    accepted.push(IngestDoc {
-                        trace_id,
-                        entity_id,
-                        in_progress: seg.in_progress == Some(true),
-                        start: seg.start_time.as_ref().map_or(0.0, |t| t.as_secs_f64()),
-                        end: seg.end_time.as_ref().map(|t| t.as_secs_f64()),
-                        doc,
-                        segment: Some(seg),
-                    });
-                }
+                Ok(()) => accepted.push(IngestDoc::new(doc, seg)),
                 Err((code, message)) => {
                     rejected += 1;
                     bump(&otlp.rejected, code, 1);

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fluoro_proto::ids::TraceId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cache::DocCache;
-use super::traces::{add_terms, encode_terms, load_documents, now_secs, remove_terms};
+use super::traces::{
+    add_terms, encode_terms, load_documents, now_secs, remove_terms, trace_id_column,
+};
 use super::{BlockingWriter, StoreError};
 use crate::graph::{self, GraphContribution};
 use crate::metrics::Metrics;
@@ -122,7 +123,7 @@ impl Aggregator {
     fn compute(&self, delay: Duration) -> Result<Vec<Settled>, StoreError> {
         let cutoff = now_secs() - delay.as_secs_f64();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT trace_key, trace_id, revision, bucket, contribution FROM traces
+            "SELECT trace_key, trace_id, revision, bucket, contribution, id_time FROM traces
              WHERE settled_revision < revision AND updated_at <= ?1
              ORDER BY updated_at LIMIT ?2",
         )?;
@@ -133,15 +134,13 @@ impl Aggregator {
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<i64>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
             ))
         })?;
         let mut settled = Vec::new();
         for row in rows {
-            let (key, blob, revision, bucket, old) = row?;
-            let bytes: [u8; 16] = blob
-                .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
-            let id = TraceId::from_bytes(bytes);
+            let (key, blob, revision, bucket, old, id_time) = row?;
+            let id = trace_id_column(key, blob)?;
             let docs = if let Some(docs) = self.cache.take(key, revision) {
                 self.metrics
                     .aggregate_cache_hits
@@ -172,7 +171,7 @@ impl Aggregator {
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
                 contribution_json: encode(&contribution)?,
                 contribution,
-                id_time: i64::from(id.epoch_secs()),
+                id_time,
                 terms,
             });
         }

@@ -29,6 +29,36 @@ pub struct IngestDoc {
     pub segment: Option<Segment>,
 }
 
+impl IngestDoc {
+    /// A validated document and its parsed form (`validate` guarantees the ids are there and
+    /// well-formed; a missing one would be stored under the no-op id).
+    pub fn new(doc: String, segment: Segment) -> IngestDoc {
+        IngestDoc {
+            trace_id: segment
+                .parsed_trace_id()
+                .and_then(Result::ok)
+                .unwrap_or(TraceId::NOOP),
+            entity_id: segment
+                .parsed_id()
+                .and_then(Result::ok)
+                .unwrap_or(EntityId::NOOP),
+            in_progress: segment.in_progress == Some(true),
+            start: segment.start_time.as_ref().map_or(0.0, |t| t.as_secs_f64()),
+            end: segment.end_time.as_ref().map(|t| t.as_secs_f64()),
+            doc,
+            segment: Some(segment),
+        }
+    }
+}
+
+/// A trace id read back from its 16-byte column.
+pub fn trace_id_column(key: i64, blob: Vec<u8>) -> Result<TraceId, StoreError> {
+    let bytes: [u8; 16] = blob
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
+    Ok(TraceId::from_bytes(bytes))
+}
+
 /// The documents one write stored under one trace row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowWrite {
@@ -234,12 +264,9 @@ pub fn list_traces(
     let mut out = Vec::new();
     for row in rows {
         let (key, blob, time, updated_at, revision) = row?;
-        let bytes: [u8; 16] = blob
-            .try_into()
-            .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
         out.push(TraceRow {
             key,
-            id: TraceId::from_bytes(bytes),
+            id: trace_id_column(key, blob)?,
             time,
             updated_at,
             revision,
@@ -407,12 +434,9 @@ pub fn list_candidates(
         {
             continue;
         }
-        let bytes: [u8; 16] = blob
-            .try_into()
-            .map_err(|_| StoreError::Corrupt(format!("trace row {key}: bad trace id")))?;
         out.push(TraceRow {
             key,
-            id: TraceId::from_bytes(bytes),
+            id: trace_id_column(key, blob)?,
             time: time as f64,
             updated_at,
             revision,

@@ -18,10 +18,15 @@
 //! - [`filter`]: pure; filter expressions: parser with positioned errors and the in-memory
 //!   reference evaluator over assembled traces and their summaries;
 //! - [`sampling`]: pure; how a rule's reservoir is split among reporting clients;
-//! - [`metrics`]: counters for `/metrics`.
+//! - [`metrics`]: counters for `/metrics`;
+//! - `embed`: the all-in-one process: the console at `/` (feature `console`) and an in-process
+//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); `demo`: the `--demo` traffic.
 
 pub mod api;
 pub mod config;
+#[cfg(feature = "receiver")]
+mod demo;
+mod embed;
 pub mod filter;
 pub mod graph;
 pub mod metrics;
@@ -62,6 +67,9 @@ pub enum RunError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    /// The console, the in-process receiver or the demo could not start.
+    #[error("{0}")]
+    Embedded(String),
 }
 
 /// A running collector.
@@ -71,6 +79,7 @@ pub struct Collector {
     store: Store,
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
+    extras: embed::Extras,
 }
 
 impl Collector {
@@ -79,8 +88,15 @@ impl Collector {
         self.addr
     }
 
-    /// Stops accepting connections, finishes in-flight requests, flushes queued writes.
+    /// The UDP address of the in-process receiver (`--udp`, `--demo`), when it runs.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.extras.udp_addr()
+    }
+
+    /// Stops the demo and the in-process receiver (delivering what it holds), then stops
+    /// accepting connections, finishes in-flight requests, flushes queued writes.
     pub async fn shutdown(self) -> Result<(), RunError> {
+        self.extras.shutdown().await;
         let _ = self.stop.send(());
         let served = self.server.await;
         self.store.close().await;
@@ -130,8 +146,10 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         auth = auth.is_some(),
         "fluoro-collector listening: X-Ray API on http://{addr}"
     );
+    let embedding = config.clone();
+    let auth_on = auth.is_some();
     let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
-    let app = api::router(state);
+    let app = embed::mount_console(api::router(state), addr, auth_on)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -140,11 +158,21 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
             })
             .await
     });
+    let extras = match embed::start_extras(&embedding, addr).await {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = stop.send(());
+            let _ = server.await;
+            store.close().await;
+            return Err(e);
+        }
+    };
     Ok(Collector {
         addr,
         store,
         stop,
         server,
+        extras,
     })
 }
 

@@ -27,7 +27,7 @@ impl Default for Spacing {
             layer_gap: 220.0,
             node_gap: 120.0,
             dummy_gap: 24.0,
-            margin: 80.0,
+            margin: 110.0,
         }
     }
 }

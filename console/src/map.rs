@@ -377,12 +377,12 @@ pub fn service_filter(name: &str, type_name: Option<&str>) -> String {
     }
 }
 
+/// Requests per minute; empty when there is no window (a single trace's map).
 fn rate(count: i64, minutes: f64) -> String {
-    let r = if minutes > 0.0 {
-        count as f64 / minutes
-    } else {
-        0.0
-    };
+    if minutes <= 0.0 {
+        return String::new();
+    }
+    let r = count as f64 / minutes;
     if r >= 100.0 {
         format!("{r:.0} t/min")
     } else if r >= 10.0 {
@@ -421,7 +421,8 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Lays out `services` (from `GetServiceGraph` or `GetTraceGraph`) observed over `minutes`.
+/// Lays out `services` (from `GetServiceGraph` or `GetTraceGraph`) observed over `minutes`
+/// (0 for a single trace: no rates).
 pub fn build(services: &[Service], minutes: f64) -> MapView {
     // Deterministic order whatever order the API used: by name, type, then reference id.
     let mut order: Vec<&Service> = services.iter().collect();

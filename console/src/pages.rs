@@ -590,9 +590,7 @@ async fn trace_page(State(api): State<ApiClient>, Path(id): Path<String>) -> Res
         )
         .await;
     let svg = match graph {
-        Ok(g) => map::build(&g.services, (tl.span_ms / 60_000.0).max(1e-6))
-            .render()
-            .unwrap_or_default(),
+        Ok(g) => map::build(&g.services, 0.0).render().unwrap_or_default(),
         Err(e) => {
             tracing::warn!(error = %e, "trace graph unavailable");
             String::new()

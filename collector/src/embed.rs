@@ -81,6 +81,18 @@ impl Extras {
         }
     }
 
+    /// The TCP address of the receiver's sampling proxy, when the receiver runs.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "receiver")]
+        {
+            self.daemon.as_ref().map(fluoro_daemon::Daemon::tcp_addr)
+        }
+        #[cfg(not(feature = "receiver"))]
+        {
+            None
+        }
+    }
+
     /// Stops the demo, then drains the receiver into the API (before the API stops).
     pub(crate) async fn shutdown(self) {
         #[cfg(feature = "receiver")]

@@ -93,6 +93,11 @@ impl Collector {
         self.extras.udp_addr()
     }
 
+    /// The TCP address where the in-process receiver proxies SDK sampling calls, when it runs.
+    pub fn sampling_addr(&self) -> Option<SocketAddr> {
+        self.extras.tcp_addr()
+    }
+
     /// Stops the demo and the in-process receiver (delivering what it holds), then stops
     /// accepting connections, finishes in-flight requests, flushes queued writes.
     pub async fn shutdown(self) -> Result<(), RunError> {

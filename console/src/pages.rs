@@ -131,8 +131,9 @@ fn api_error(nav: &'static str, api: &ApiClient, e: &ClientError) -> Response {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct RangeQuery {
     range: Option<String>,
-    start: Option<f64>,
-    end: Option<f64>,
+    // Strings: numbers inside a flattened query struct do not deserialize (serde_urlencoded).
+    start: Option<String>,
+    end: Option<String>,
 }
 
 /// A resolved window and how to say it in a query string.
@@ -159,7 +160,8 @@ pub(crate) fn now_secs() -> f64 {
 }
 
 fn window(q: &RangeQuery) -> Window {
-    if let (Some(s), Some(e)) = (q.start, q.end)
+    let num = |v: &Option<String>| v.as_deref().and_then(|s| s.trim().parse::<f64>().ok());
+    if let (Some(s), Some(e)) = (num(&q.start), num(&q.end))
         && s.is_finite()
         && e.is_finite()
         && s <= e

@@ -179,6 +179,8 @@ async fn the_console_in_chromium_map_traces_timeline_filter_and_live_tail() {
         "ok map → traces → trace",
         "ok a bad filter shows its error",
         "ok live tail",
+        "ok sampling rules: create, edit",
+        "ok groups: create and delete",
         "ok no console errors",
     ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");

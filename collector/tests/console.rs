@@ -155,3 +155,65 @@ async fn a_bad_filter_is_shown_under_the_box_at_its_position() {
     assert!(page.body.contains("unexpected end of expression at 6"));
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_rules_and_groups_are_edited_through_the_api_and_cross_site_posts_refused() {
+    let dir = TempDir::new("console-ops");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let addr = c.addr();
+    let post = |path: &'static str, body: &'static str, origin: Option<&'static str>| async move {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let extra = origin.map_or(String::new(), |o| format!("Sec-Fetch-Site: {o}\r\n"));
+            std::io::Write::write_all(
+                &mut s,
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap()
+    };
+    let rule = "mode=create&name=checkout&priority=10&reservoir=2&rate=12.5&service_name=orders-fn&attributes=tier%3Dgold";
+    let refused = post("/sampling/save", rule, Some("cross-site")).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let made = post("/sampling/save", rule, Some("same-origin")).await;
+    assert!(made.starts_with("HTTP/1.1 303"), "{made}");
+    // The rule is in the API, as created.
+    let rules = request(addr, "POST", "/GetSamplingRules", "{}");
+    assert!(
+        rules.body.contains("\"RuleName\":\"checkout\""),
+        "{}",
+        rules.body
+    );
+    assert!(rules.body.contains("\"FixedRate\":0.125"), "{}", rules.body);
+    let page = get(addr, "/sampling").await;
+    assert!(page.body.contains("data-rule=\"checkout\""));
+    let deleted = post("/sampling/delete", "name=checkout", None).await;
+    assert!(deleted.starts_with("HTTP/1.1 303"), "{deleted}");
+    assert!(
+        !get(addr, "/sampling")
+            .await
+            .body
+            .contains("data-rule=\"checkout\"")
+    );
+
+    let made = post("/groups/save", "mode=create&name=orders&filter=", None).await;
+    assert!(made.starts_with("HTTP/1.1 303"), "{made}");
+    assert!(
+        get(addr, "/groups")
+            .await
+            .body
+            .contains("data-group=\"orders\"")
+    );
+    let gone = post("/groups/delete", "name=orders", None).await;
+    assert!(gone.starts_with("HTTP/1.1 303"), "{gone}");
+    c.shutdown().await.unwrap();
+}

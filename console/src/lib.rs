@@ -12,7 +12,8 @@
 //! - [`map`]: pure; `Service`/`Edge` lists → laid-out, coloured SVG map;
 //! - [`timeline`]: pure; a trace's segment documents → nested, scaled timeline rows;
 //! - [`filter_error`]: where a filter expression failed, from the API's message;
-//! - `pages`: the HTTP handlers and their templates; `assets`: CSS and JavaScript.
+//! - `pages`: the HTTP handlers and their templates; `ops`: sampling rules and groups (forms);
+//!   `assets`: CSS and JavaScript.
 //!
 //! Safe by construction: every value from a segment reaches HTML through askama's escaping, every
 //! response carries a Content-Security-Policy without `unsafe-inline`, and pages use no inline
@@ -23,6 +24,7 @@ pub mod client;
 pub mod filter_error;
 pub mod layout;
 pub mod map;
+mod ops;
 mod pages;
 pub mod timeline;
 
@@ -76,7 +78,7 @@ pub enum RunError {
 }
 
 /// The console's pages and assets, reading from `api`. Its paths are lowercase (`/`, `/map`,
-/// `/traces`, `/traces/{id}`, `/static/...`), so they never collide with X-Ray operation paths
+/// `/traces`, `/traces/{id}`, `/sampling`, `/groups`, `/static/...`), so they never collide with X-Ray operation paths
 /// when mounted beside the API.
 pub fn router(api: ApiClient) -> Router {
     pages::router(api)

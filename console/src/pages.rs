@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use fluoro_proto::api::{
     BatchGetTracesRequest, BatchGetTracesResponse, EpochSeconds, GetServiceGraphRequest,
     GetServiceGraphResponse, GetTraceGraphRequest, GetTraceGraphResponse, GetTraceSummariesRequest,
@@ -19,11 +19,11 @@ use fluoro_proto::api::{
 };
 use serde::Deserialize;
 
-use crate::assets;
 use crate::client::{ApiClient, ClientError};
 use crate::filter_error::FilterError;
 use crate::map::{self, Bar, MapView};
 use crate::timeline::{self, Timeline};
+use crate::{assets, ops};
 
 /// Most trace summaries listed on one traces page.
 pub(crate) const MAX_ROWS: usize = 1000;
@@ -58,6 +58,12 @@ pub(crate) fn router(api: ApiClient) -> Router {
         .route("/traces", get(traces_page))
         .route("/traces/live", get(live_tail))
         .route("/traces/{id}", get(trace_page))
+        .route("/sampling", get(ops::sampling))
+        .route("/sampling/save", post(ops::sampling_save))
+        .route("/sampling/delete", post(ops::sampling_delete))
+        .route("/groups", get(ops::groups))
+        .route("/groups/save", post(ops::groups_save))
+        .route("/groups/delete", post(ops::groups_delete))
         .route("/static/console.css", get(assets::css))
         .route("/static/console.js", get(assets::js))
         .with_state(api)
@@ -82,7 +88,7 @@ pub(crate) fn secure(mut r: Response) -> Response {
     r
 }
 
-fn html<T: Template>(status: StatusCode, t: &T) -> Response {
+pub(crate) fn html<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
         Ok(body) => secure(
             (
@@ -112,7 +118,7 @@ struct ErrorPage {
     endpoint: String,
 }
 
-fn api_error(nav: &'static str, api: &ApiClient, e: &ClientError) -> Response {
+pub(crate) fn api_error(nav: &'static str, api: &ApiClient, e: &ClientError) -> Response {
     tracing::warn!(error = %e, "api call failed");
     html(
         StatusCode::BAD_GATEWAY,

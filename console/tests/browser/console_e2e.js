@@ -171,7 +171,40 @@ async function main() {
   await page.locator(`#traces tbody tr[data-id="${seg.trace_id}"]`).waitFor({ timeout: 30000 });
   ok(`live tail: trace ${seg.trace_id} from the Node SDK appeared without a reload`);
 
+  // --- operations: sampling rules and groups -------------------------------------------------
+  await page.goto(`${BASE}/sampling`);
+  assert(await page.locator('#rules tr[data-rule="Default"]').count() === 1, 'the Default rule is listed');
+  await page.fill('#rule-form input[name="name"]', 'checkout');
+  await page.fill('#rule-form input[name="priority"]', '10');
+  await page.fill('#rule-form input[name="rate"]', '12.5');
+  await page.fill('#rule-form input[name="service_name"]', 'orders-fn');
+  await page.fill('#rule-form textarea[name="attributes"]', 'tier=gold');
+  await Promise.all([page.waitForNavigation(), page.click('#rule-form button[type="submit"]')]);
+  const created = page.locator('#rules tr[data-rule="checkout"]');
+  assert.match(await created.textContent(), /12\.5%[\s\S]*orders-fn[\s\S]*tier=gold/);
+  await Promise.all([page.waitForNavigation(), created.locator('a').click()]);
+  await page.fill('#rule-form input[name="rate"]', '50');
+  await Promise.all([page.waitForNavigation(), page.click('#rule-form button[type="submit"]')]);
+  assert.match(await page.locator('#rules tr[data-rule="checkout"]').textContent(), /50%/);
+  await page.fill('#rule-form input[name="name"]', 'too-much');
+  await page.fill('#rule-form input[name="rate"]', '250');
+  await Promise.all([page.waitForNavigation(), page.click('#rule-form button[type="submit"]')]);
+  assert.match(await page.locator('#ops-error').textContent(), /FixedRate/);
+  await Promise.all([page.waitForNavigation(),
+    page.locator('#rules tr[data-rule="checkout"] button.danger').click()]);
+  assert.strictEqual(await page.locator('#rules tr[data-rule="checkout"]').count(), 0);
+  ok('sampling rules: create, edit, a refused value shown, delete');
+  await page.goto(`${BASE}/groups`);
+  await page.fill('#group-form input[name="name"]', 'orders');
+  await Promise.all([page.waitForNavigation(), page.click('#group-form button[type="submit"]')]);
+  assert.strictEqual(await page.locator('#groups tr[data-group="orders"]').count(), 1);
+  await Promise.all([page.waitForNavigation(),
+    page.locator('#groups tr[data-group="orders"] button.danger').click()]);
+  assert.strictEqual(await page.locator('#groups tr[data-group="orders"]').count(), 0);
+  ok('groups: create and delete');
+
   // The bad-filter page answers 400 on purpose; Chromium logs that as a failed load.
+  // So does a refused rule.
   const unexpected = problems.filter((p) => !/status of 400/.test(p));
   assert.deepStrictEqual(unexpected, [], 'no console errors (CSP violations, script errors)');
   ok('no console errors or CSP violations');

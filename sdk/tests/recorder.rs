@@ -349,3 +349,28 @@ fn daemon_down_is_counted_not_raised() {
     let st = rec.stats();
     assert_eq!(st.sent + st.send_errors, 20, "{st:?}");
 }
+
+#[test]
+fn documents_over_one_datagram_are_split_not_lost() {
+    let d = Daemon::new();
+    let rec = d.recorder(ALWAYS, &[]);
+    let seg_id;
+    {
+        let seg = rec.begin_segment("big");
+        seg_id = seg.id().unwrap().to_string();
+        for _ in 0..8 {
+            let s = begin_subsegment("chunk");
+            s.put_metadata("blob", "x".repeat(20_000));
+        }
+    }
+    let docs = d.docs(&rec);
+    let all: Vec<String> = docs.iter().flat_map(names).collect();
+    assert_eq!(all.iter().filter(|n| *n == "chunk").count(), 8, "{all:?}");
+    assert_eq!(all.iter().filter(|n| *n == "big").count(), 1);
+    for s in docs.iter().filter(|s| s.is_subsegment()) {
+        assert_eq!(s.parent_id.as_deref(), Some(seg_id.as_str()));
+    }
+    let st = rec.stats();
+    assert_eq!(st.dropped_too_large, 0);
+    assert!(st.streamed >= 5, "{st:?}");
+}

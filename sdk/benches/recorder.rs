@@ -10,7 +10,8 @@
 //!   end);
 //! - `otel/span_simple_void`: `opentelemetry_sdk` span start + end with two attributes, through
 //!   a `SimpleSpanProcessor` into an exporter that drops spans (the setup of OpenTelemetry's own
-//!   span benchmark); `otel/span_no_processor`: the same with no processor at all.
+//!   span benchmark); `otel/span_batch_void`: through the `BatchSpanProcessor` (its own
+//!   thread, like our emitter); `otel/span_no_processor`: with no processor at all.
 
 #![allow(clippy::print_stderr)] // a bench reports what the emitter counted
 
@@ -117,6 +118,18 @@ fn bench(c: &mut Criterion) {
     g.bench_function("otel/span_simple_void", |b| {
         b.iter(|| {
             let mut span = tracer.start("work");
+            span.set_attribute(KeyValue::new("customer", "c-42"));
+            span.set_attribute(KeyValue::new("items", 3));
+            span.end();
+        });
+    });
+    let batch = SdkTracerProvider::builder()
+        .with_batch_exporter(VoidExporter)
+        .build();
+    let batch_tracer = batch.tracer("bench");
+    g.bench_function("otel/span_batch_void", |b| {
+        b.iter(|| {
+            let mut span = batch_tracer.start("work");
             span.set_attribute(KeyValue::new("customer", "c-42"));
             span.set_attribute(KeyValue::new("items", 3));
             span.end();

@@ -6,7 +6,7 @@
 //! hot path. Entries whose entity has already ended (a guard dropped on another thread) are
 //! skipped and pruned when read.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -46,14 +46,17 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
     .flatten()
 }
 
-/// Runs `f` with the innermost open entity, without cloning it.
-pub(crate) fn with_current<R>(f: impl Fn(&Arc<Node>) -> R) -> Option<R> {
+/// Runs `f` with the innermost open entity, borrowed from the stack (no reference count
+/// traffic).
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
+    let f = Cell::new(Some(f));
     with_stack(|s| {
         let mut s = s.try_borrow_mut().ok()?;
         while let Some(top) = s.last() {
             if top.is_ended() {
                 s.pop();
             } else {
+                let f = f.take()?;
                 return Some(f(top));
             }
         }

@@ -38,7 +38,7 @@ pub(crate) enum Job {
     Trace {
         trace_id: TraceId,
         segment_id: EntityId,
-        segment: Box<Segment>,
+        segment: Arc<Node>,
         subs: Vec<Arc<Node>>,
     },
     /// Closed subsegments sent on their own (streaming, Lambda, late subsegments).
@@ -233,11 +233,13 @@ impl Worker {
                 Job::Trace {
                     trace_id,
                     segment_id,
-                    mut segment,
+                    segment,
                     subs,
                 } => {
-                    let orphans = assemble(segment_id, &mut segment, finished(&subs));
-                    self.send_fitting(*segment, trace_id, None);
+                    let mut doc = segment.take_segment();
+                    drop(segment);
+                    let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                    self.send_fitting(doc, trace_id, None);
                     self.stream(trace_id, orphans);
                 }
                 Job::Stream { trace_id, subs } => self.stream(trace_id, finished(&subs)),

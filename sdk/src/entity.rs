@@ -6,6 +6,7 @@
 //! streamed on their own) and counts the open ones. Locks are per entity and per trace: there
 //! is no lock shared between requests.
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -25,12 +26,11 @@ use crate::emitter::{Finished, Job};
 use crate::recorder::Inner;
 use crate::rng;
 
-pub(crate) fn now() -> Option<Timestamp> {
-    let d = std::time::SystemTime::now()
+pub(crate) fn now_f64() -> f64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    // Microsecond resolution, as the Python SDK writes.
-    Timestamp::from_secs_f64(d.as_secs() as f64 + f64::from(d.subsec_micros()) / 1e6)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,8 +41,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct TraceState {
     /// Closed subsegments not yet handed to the emitter.
     finished: Vec<Arc<Node>>,
-    /// The closed segment's document, waiting for its open subsegments.
-    segment: Option<Box<Segment>>,
+    /// The closed segment, waiting for its open subsegments.
+    segment: Option<Arc<Node>>,
     /// The segment has been handed to the emitter (or is a facade that is never sent): later
     /// subsegments go out on their own.
     emitted: bool,
@@ -57,6 +57,10 @@ pub(crate) struct Trace {
     pub(crate) sampled: bool,
     /// `Lineage` and unknown keys of the incoming header, passed on downstream.
     pub(crate) incoming: Option<Box<TraceHeader>>,
+    /// The caller's (sub)segment: the segment's `parent_id`.
+    pub(crate) upstream_parent: Option<EntityId>,
+    /// The centralized sampling rule that sampled this trace.
+    pub(crate) rule: Option<Arc<str>>,
     open: AtomicUsize,
     state: Mutex<TraceState>,
 }
@@ -75,6 +79,8 @@ impl Trace {
             trace_id,
             segment_id,
             sampled,
+            upstream_parent: None,
+            rule: None,
             incoming,
             open: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
@@ -84,7 +90,7 @@ impl Trace {
         }
     }
 
-    fn segment_closed(&self, doc: Box<Segment>) {
+    fn segment_closed(&self, doc: Arc<Node>) {
         let mut st = lock(&self.state);
         if st.emitted {
             return;
@@ -136,46 +142,110 @@ impl Trace {
 }
 
 /// One open segment or subsegment.
+///
+/// What the hot path touches is staged here in cheap form (name, start and end as floats,
+/// annotations as a small list); the rest of the document (`http`, `aws`, metadata, cause,
+/// ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The full document is
+/// built once, when the entity is sent: on the emitter thread for subsegments.
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) trace: Arc<Trace>,
     pub(crate) id: EntityId,
     /// `None` for the segment.
     pub(crate) parent: Option<EntityId>,
+    name: Cow<'static, str>,
+    start: f64,
     ended: AtomicBool,
-    doc: Mutex<Segment>,
+    data: Mutex<Data>,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    end: Option<f64>,
+    annotations: Staged,
+    doc: Option<Box<Segment>>,
+}
+
+type Annotation = (Cow<'static, str>, AnnotationValue);
+
+/// Annotations while the entity is open: the first four inline in the node (no allocation),
+/// more in a vector.
+#[derive(Debug, Default, Clone)]
+struct Staged {
+    inline: [Option<Annotation>; 4],
+    more: Vec<Annotation>,
+}
+
+impl Staged {
+    fn set(&mut self, key: Cow<'static, str>, value: AnnotationValue) {
+        for slot in &mut self.inline {
+            match slot {
+                Some((k, v)) if *k == key => {
+                    *v = value;
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    *slot = Some((key, value));
+                    return;
+                }
+            }
+        }
+        match self.more.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.more.push((key, value)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline[0].is_none()
+    }
+
+    fn drain(self) -> impl Iterator<Item = Annotation> {
+        self.inline.into_iter().flatten().chain(self.more)
+    }
+}
+
+fn timestamp(secs: f64) -> Option<Timestamp> {
+    // Microsecond resolution, as the Python SDK writes.
+    Timestamp::from_secs_f64((secs * 1e6).round() / 1e6)
 }
 
 impl Node {
-    pub(crate) fn new_segment(trace: Arc<Trace>, doc: Segment) -> Arc<Node> {
+    /// The segment; `doc` holds what the recorder fills in at the start (trace id, parent,
+    /// origin, aws, service), `None` when the trace is not sampled.
+    pub(crate) fn new_segment(
+        trace: Arc<Trace>,
+        name: Cow<'static, str>,
+        doc: Option<Box<Segment>>,
+    ) -> Arc<Node> {
         let id = trace.segment_id;
         Arc::new(Node {
             trace,
             id,
             parent: None,
+            name,
+            start: now_f64(),
             ended: AtomicBool::new(false),
-            doc: Mutex::new(doc),
+            data: Mutex::new(Data {
+                doc,
+                ..Data::default()
+            }),
         })
     }
 
     /// A subsegment of `parent` (sampled traces only).
-    pub(crate) fn new_subsegment(parent: &Arc<Node>, name: &str) -> Arc<Node> {
+    pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
-        let id = rng::entity_id();
         trace.open.fetch_add(1, Ordering::AcqRel);
-        // `id` (and the default namespace) are written by the emitter thread: see
-        // `take_finished`.
-        let doc = Segment {
-            name: Some(crate::recorder::clean_name(name)),
-            start_time: now(),
-            ..Segment::default()
-        };
         Arc::new(Node {
             trace,
-            id,
+            id: rng::entity_id(),
             parent: Some(parent.id),
+            name: crate::recorder::clean_name(name),
+            start: now_f64(),
             ended: AtomicBool::new(false),
-            doc: Mutex::new(doc),
+            data: Mutex::new(Data::default()),
         })
     }
 
@@ -187,34 +257,117 @@ impl Node {
         if self.ended.swap(true, Ordering::AcqRel) || !self.trace.sampled {
             return;
         }
-        let end = now();
+        let end = now_f64();
         match self.parent {
             None => {
-                let mut doc = std::mem::take(&mut *lock(&self.doc));
-                doc.end_time = end;
-                self.trace.segment_closed(Box::new(doc));
+                lock(&self.data).end = Some(end);
+                self.trace.segment_closed(Arc::clone(self));
             }
             Some(_) => {
-                lock(&self.doc).end_time = end;
+                lock(&self.data).end = Some(end);
                 self.trace.subsegment_closed(Arc::clone(self));
             }
         }
     }
 
-    /// The closed subsegment's document, with its `id` and, for custom subsegments, the
-    /// namespace `local` (the Python SDK's default). Called once, on the emitter thread.
+    /// The document from the staged data.
+    fn build(&self, data: Data) -> Segment {
+        let mut doc = data.doc.map(|d| *d).unwrap_or_default();
+        doc.id = Some(self.id.to_string());
+        doc.name = Some(self.name.to_string());
+        doc.start_time = timestamp(self.start);
+        doc.end_time = data.end.and_then(timestamp);
+        if !data.annotations.is_empty() {
+            let m = doc.annotations.get_or_insert_with(Default::default);
+            for (k, v) in data.annotations.drain() {
+                m.insert(k.into_owned(), v);
+            }
+        }
+        if self.parent.is_some() {
+            if doc.namespace.is_none() {
+                // The Python SDK's default for custom subsegments; integrations set
+                // `remote` / `aws`.
+                doc.namespace = Some("local".to_owned());
+            }
+        } else {
+            self.segment_fields(&mut doc);
+        }
+        doc
+    }
+
+    /// What every segment carries: trace id, the caller as parent, and the recorder's
+    /// `origin`, `aws` (SDK, plugins, sampling rule) and `service` under what code set.
+    fn segment_fields(&self, doc: &mut Segment) {
+        let t = &self.trace;
+        let r = &t.recorder;
+        doc.trace_id = Some(t.trace_id.to_string());
+        if let Some(p) = t.upstream_parent {
+            doc.parent_id = Some(p.to_string());
+        }
+        if doc.origin.is_none() {
+            doc.origin.clone_from(&r.origin);
+        }
+        let aws = doc.aws.get_or_insert_with(Box::default);
+        let tpl = &r.aws;
+        if aws.xray.is_none() {
+            aws.xray.clone_from(&tpl.xray);
+        }
+        if let (Some(rule), Some(x)) = (&t.rule, aws.xray.as_deref_mut()) {
+            x.sampling_rule_name = Some(rule.to_string());
+        }
+        if aws.ecs.is_none() {
+            aws.ecs.clone_from(&tpl.ecs);
+        }
+        if aws.eks.is_none() {
+            aws.eks.clone_from(&tpl.eks);
+        }
+        if aws.elastic_beanstalk.is_none() {
+            aws.elastic_beanstalk.clone_from(&tpl.elastic_beanstalk);
+        }
+        let svc = doc.service.get_or_insert_with(Box::default);
+        if svc.runtime.is_none() {
+            svc.runtime.clone_from(&r.service.runtime);
+            svc.runtime_version.clone_from(&r.service.runtime_version);
+        }
+        if svc.version.is_none() {
+            svc.version.clone_from(&r.service.version);
+        }
+    }
+
+    /// The closed segment's document. Called once, on the emitter thread.
+    pub(crate) fn take_segment(&self) -> Segment {
+        let data = std::mem::take(&mut *lock(&self.data));
+        self.build(data)
+    }
+
+    /// The closed subsegment's document. Called once, on the emitter thread.
     pub(crate) fn take_finished(&self) -> Option<Finished> {
         let parent = self.parent?;
-        let mut doc = std::mem::take(&mut *lock(&self.doc));
-        doc.id = Some(self.id.to_string());
-        if doc.namespace.is_none() {
-            doc.namespace = Some("local".to_owned());
-        }
+        let data = std::mem::take(&mut *lock(&self.data));
         Some(Finished {
             id: self.id,
             parent,
-            doc,
+            doc: self.build(data),
         })
+    }
+
+    /// A copy of the document as it is now, marked in progress.
+    fn snapshot_in_progress(&self) -> Segment {
+        let data = lock(&self.data);
+        let mut doc = self.build(Data {
+            end: None,
+            annotations: data.annotations.clone(),
+            doc: data.doc.clone(),
+        });
+        drop(data);
+        doc.in_progress = Some(true);
+        doc.subsegments = None;
+        doc.trace_id = Some(self.trace.trace_id.to_string());
+        if let Some(p) = self.parent {
+            doc.kind = Some("subsegment".to_owned());
+            doc.parent_id = Some(p.to_string());
+        }
+        doc
     }
 }
 
@@ -287,7 +440,7 @@ impl Entity {
 
     fn with_doc(&self, f: impl FnOnce(&mut Segment)) {
         if let Some(n) = self.recording() {
-            f(&mut lock(&n.doc));
+            f(lock(&n.data).doc.get_or_insert_with(Box::default));
         }
     }
 
@@ -318,10 +471,12 @@ impl Entity {
     }
 
     /// Adds an annotation (indexed, searchable in filter expressions). Keys must be ASCII
-    /// letters, digits or `_` (AWS's rule); other keys are refused and counted.
-    pub fn annotate(&self, key: &str, value: impl IntoAnnotation) {
+    /// letters, digits or `_` (AWS's rule); other keys are refused and counted. Keys are
+    /// `&'static str` (no allocation) or `String`, as OpenTelemetry's `Key` is.
+    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl IntoAnnotation) {
         let Some(n) = self.recording() else { return };
-        if !valid_annotation_key(key) {
+        let key = key.into();
+        if !valid_annotation_key(&key) {
             self.reject("annotation key (letters, digits and _ only)");
             return;
         }
@@ -329,10 +484,8 @@ impl Entity {
             self.reject("annotation value (not a finite number)");
             return;
         };
-        lock(&n.doc)
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(key.to_owned(), v);
+        let mut data = lock(&n.data);
+        data.annotations.set(key, v);
     }
 
     /// Adds metadata under `namespace` (not indexed; any `serde::Serialize` value).
@@ -347,7 +500,8 @@ impl Entity {
             self.reject("metadata value (serialization failed)");
             return;
         };
-        let mut doc = lock(&n.doc);
+        let mut data = lock(&n.data);
+        let doc = data.doc.get_or_insert_with(Box::default);
         let md = doc.metadata.get_or_insert_with(Default::default);
         let ns = md
             .entry(namespace.to_owned())
@@ -420,7 +574,8 @@ impl Entity {
     fn add_error_with<E: Error + ?Sized>(&self, err: &E, remote: bool) {
         let Some(n) = self.recording() else { return };
         let exceptions = exceptions_from(err, &short_type_name::<E>(), remote);
-        let mut d = lock(&n.doc);
+        let mut data = lock(&n.data);
+        let d = data.doc.get_or_insert_with(Box::default);
         d.fault = Some(true);
         let wd = n.trace.recorder.working_directory.clone();
         match d.cause.as_deref_mut() {
@@ -480,15 +635,7 @@ impl Entity {
         if n.is_ended() {
             return;
         }
-        let mut doc = lock(&n.doc).clone();
-        doc.id = Some(n.id.to_string());
-        doc.in_progress = Some(true);
-        doc.subsegments = None;
-        doc.trace_id = Some(n.trace.trace_id.to_string());
-        if let Some(p) = n.parent {
-            doc.kind = Some("subsegment".to_owned());
-            doc.parent_id = Some(p.to_string());
-        }
+        let doc = n.snapshot_in_progress();
         n.trace
             .recorder
             .emitter
@@ -523,9 +670,9 @@ impl Entity {
 
     /// Starts a subsegment of this entity. It is not made current: use
     /// [`crate::begin_subsegment`] for that, or [`Entity::scope`] / [`Entity::enter`].
-    pub fn child(&self, name: &str) -> EntityGuard {
+    pub fn child(&self, name: impl Into<Cow<'static, str>>) -> EntityGuard {
         match self.recording() {
-            Some(n) => EntityGuard::detached(Node::new_subsegment(n, name)),
+            Some(n) => EntityGuard::detached(Node::new_subsegment(n, name.into())),
             None => EntityGuard::noop(),
         }
     }
@@ -687,10 +834,11 @@ impl Drop for EnterGuard {
 /// Starts a subsegment of the current entity and makes it current until the guard drops.
 /// Without a current segment this follows `AWS_XRAY_CONTEXT_MISSING` (log or ignore) and
 /// returns a no-op guard.
-pub fn begin_subsegment(name: &str) -> SubsegmentGuard {
+pub fn begin_subsegment(name: impl Into<Cow<'static, str>>) -> SubsegmentGuard {
+    let mut name = Some(name);
     match context::with_current(|parent| {
         if parent.trace.sampled {
-            Some(Node::new_subsegment(parent, name))
+            name.take().map(|n| Node::new_subsegment(parent, n.into()))
         } else {
             None
         }
@@ -706,12 +854,17 @@ pub fn begin_subsegment(name: &str) -> SubsegmentGuard {
 
 /// Runs `fut` inside a new subsegment of the current entity, which is current for the
 /// future's whole run (across `.await`s) and ends when it completes or is dropped.
-pub async fn in_subsegment<F: std::future::Future>(name: &str, fut: F) -> F::Output {
+pub async fn in_subsegment<F: std::future::Future>(
+    name: impl Into<Cow<'static, str>>,
+    fut: F,
+) -> F::Output {
+    let mut name = Some(name);
     let guard = match context::with_current(|parent| {
-        parent
-            .trace
-            .sampled
-            .then(|| Node::new_subsegment(parent, name))
+        if parent.trace.sampled {
+            name.take().map(|n| Node::new_subsegment(parent, n.into()))
+        } else {
+            None
+        }
     }) {
         Some(Some(node)) => EntityGuard::detached(node),
         Some(None) => EntityGuard::noop(),

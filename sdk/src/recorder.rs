@@ -1,5 +1,6 @@
 //! The [`Recorder`]: configuration, the sampler and the emitter, and where segments begin.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,8 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fluoro_proto::header::TraceHeader;
-use fluoro_proto::ids::TraceId;
-use fluoro_proto::segment::{Aws, Segment, Service, XraySdk};
+use fluoro_proto::segment::{Aws, Service, XraySdk};
 
 use crate::config::{
     ContextMissing, DEFAULT_DAEMON_ADDRESS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STREAMING_THRESHOLD,
@@ -16,7 +16,7 @@ use crate::config::{
 };
 use crate::context;
 use crate::emitter::{Emitter, Stats, StatsSnapshot};
-use crate::entity::{EntityGuard, Node, SegmentGuard, Trace, now};
+use crate::entity::{EntityGuard, Node, SegmentGuard, Trace};
 use crate::plugins::{self, Plugin};
 use crate::propagation::Upstream;
 use crate::rng;
@@ -45,12 +45,12 @@ pub(crate) fn context_missing(what: &'static str) {
 
 /// Keeps names within X-Ray's rules: at most 200 characters of letters, digits, whitespace and
 /// `_ . : / % & # = + \ - @`; other characters are dropped.
-pub(crate) fn clean_name(name: &str) -> String {
+pub(crate) fn clean_name(name: Cow<'static, str>) -> Cow<'static, str> {
     let ok = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c);
     if name.len() <= 200 && name.chars().all(ok) {
-        return name.to_owned();
+        return name;
     }
-    name.chars().filter(|c| ok(*c)).take(200).collect()
+    Cow::Owned(name.chars().filter(|c| ok(*c)).take(200).collect())
 }
 
 /// What the entities of every trace share.
@@ -62,9 +62,9 @@ pub(crate) struct Inner {
     sampler: LocalRules,
     tracing_name: Option<String>,
     default_name: String,
-    origin: Option<String>,
-    aws: Aws,
-    service: Service,
+    pub(crate) origin: Option<String>,
+    pub(crate) aws: Aws,
+    pub(crate) service: Service,
     lambda: bool,
     logged_reject: AtomicBool,
 }
@@ -209,7 +209,7 @@ impl RecorderBuilder {
                     .map(|p| p.display().to_string()),
                 sampler: self.rules.unwrap_or_default(),
                 tracing_name: self.env.tracing_name,
-                default_name: clean_name(&self.name),
+                default_name: clean_name(Cow::Owned(self.name)).into_owned(),
                 origin: detected.origin,
                 aws,
                 service: Service {
@@ -300,46 +300,33 @@ impl Recorder {
             Some(s) => (s, None),
             None => self.decide(inner, name, &start.request),
         };
+        let epoch = || u32::try_from(crate::sampling::epoch_secs()).unwrap_or(u32::MAX);
         let trace_id = match &up {
             Some(u) => u.trace_id,
-            None if sampled => TraceId::generate(),
-            None => rng::unsampled_trace_id(
-                u32::try_from(crate::sampling::epoch_secs()).unwrap_or(u32::MAX),
-            ),
+            None if sampled => rng::secure_trace_id(epoch()),
+            None => rng::unsampled_trace_id(epoch()),
         };
         let segment_id = rng::entity_id();
         let parent = up.as_ref().and_then(|u| u.parent);
         let incoming = up.and_then(|u| u.header).map(Box::new);
-        let trace = Arc::new(Trace::new(
+        let mut trace = Trace::new(
             Arc::clone(inner),
             trace_id,
             segment_id,
             sampled,
             incoming,
             false,
-        ));
-        let doc = if sampled {
-            let mut aws = inner.aws.clone();
-            if let Some(rule) = rule
-                && let Some(x) = aws.xray.as_deref_mut()
-            {
-                x.sampling_rule_name = Some(rule.to_string());
-            }
-            Segment {
-                id: Some(segment_id.to_string()),
-                name: Some(clean_name(name)),
-                trace_id: Some(trace_id.to_string()),
-                parent_id: parent.map(|p| p.to_string()),
-                start_time: now(),
-                origin: inner.origin.clone(),
-                aws: Some(Box::new(aws)),
-                service: Some(Box::new(inner.service.clone())),
-                ..Segment::default()
-            }
+        );
+        trace.upstream_parent = parent;
+        trace.rule = rule;
+        let name = if sampled {
+            clean_name(Cow::Owned(name.to_owned()))
         } else {
-            Segment::default()
+            Cow::Borrowed("")
         };
-        Some(Node::new_segment(trace, doc))
+        // The document's other members (trace id, origin, aws, service) are written when it
+        // is sent, on the emitter thread.
+        Some(Node::new_segment(Arc::new(trace), name, None))
     }
 
     /// Begins a segment named `name` (a new trace, sampled by the rules) and makes it current
@@ -412,7 +399,7 @@ impl Recorder {
             Some(Box::new(h)),
             true,
         ));
-        Some(Node::new_segment(trace, Segment::default()))
+        Some(Node::new_segment(trace, Cow::Borrowed("facade"), None))
     }
 
     /// In Lambda (`LAMBDA_TASK_ROOT` set).

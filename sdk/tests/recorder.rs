@@ -241,7 +241,7 @@ fn many_subsegments_are_streamed_and_none_lost() {
         let seg = rec.begin_segment("big");
         seg_id = seg.id().unwrap().to_string();
         for i in 0..10 {
-            let _s = begin_subsegment(&format!("s{i}"));
+            let _s = begin_subsegment(format!("s{i}"));
         }
     }
     let docs = d.docs(&rec);

@@ -42,7 +42,7 @@ impl Middleware for XRayMiddleware {
             return next.run(req, extensions).await;
         }
         let host = req.url().host_str().unwrap_or("UNKNOWN HOST").to_owned();
-        let sub = parent.child(&host);
+        let sub = parent.child(host);
         // The callee's parent: this subsegment, or the current entity when unsampled.
         let from = if sub.is_noop() { &parent } else { sub.entity() };
         if let Some(h) = from.trace_header()

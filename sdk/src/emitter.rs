@@ -228,7 +228,13 @@ impl Worker {
     }
 
     fn run(mut self, rx: &Receiver<Job>) {
-        while let Ok(job) = rx.recv() {
+        loop {
+            crate::sampling::tick();
+            let job = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(job) => job,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             match job {
                 Job::Trace {
                     trace_id,

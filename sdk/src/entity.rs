@@ -220,12 +220,14 @@ impl Node {
         doc: Option<Box<Segment>>,
     ) -> Arc<Node> {
         let id = trace.segment_id;
+        // Unsampled segments are never written: no clock read.
+        let start = if trace.sampled { now_f64() } else { 0.0 };
         Arc::new(Node {
             trace,
             id,
             parent: None,
             name,
-            start: now_f64(),
+            start,
             ended: AtomicBool::new(false),
             data: Mutex::new(Data {
                 doc,

@@ -60,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) streaming_threshold: usize,
     pub(crate) working_directory: Option<String>,
     sampler: LocalRules,
+    centralized: Option<Arc<crate::sampling::centralized::Centralized>>,
     tracing_name: Option<String>,
     default_name: String,
     pub(crate) origin: Option<String>,
@@ -115,6 +116,7 @@ pub struct RecorderBuilder {
     name: String,
     daemon: Option<DaemonAddress>,
     rules: Option<LocalRules>,
+    centralized: Option<crate::sampling::Intervals>,
     queue_capacity: usize,
     streaming_threshold: usize,
     plugins: Vec<Plugin>,
@@ -137,6 +139,15 @@ impl RecorderBuilder {
     /// Local sampling rules (default: 1 request/s and 5 % of the rest).
     pub fn sampling_rules(mut self, rules: LocalRules) -> Self {
         self.rules = Some(rules);
+        self
+    }
+
+    /// Polls the daemon's sampling proxy (`GetSamplingRules`, `GetSamplingTargets`) and
+    /// decides with the centralized rules; the local rules decide until the first rules
+    /// arrive and when they are more than an hour old. Never in Lambda. `intervals`:
+    /// `Intervals::default()` for AWS's 5 minutes and 10 seconds.
+    pub fn centralized_sampling(mut self, intervals: crate::sampling::Intervals) -> Self {
+        self.centralized = Some(intervals);
         self
     }
 
@@ -200,6 +211,10 @@ impl RecorderBuilder {
         }));
         let stats = Arc::new(Stats::default());
         let emitter = Emitter::start(daemon.udp, self.queue_capacity, stats);
+        let centralized = self
+            .centralized
+            .filter(|_| !self.env.lambda)
+            .map(|i| crate::sampling::centralized::Centralized::start(daemon.tcp, i));
         Recorder {
             inner: Some(Arc::new(Inner {
                 emitter,
@@ -208,6 +223,7 @@ impl RecorderBuilder {
                     .ok()
                     .map(|p| p.display().to_string()),
                 sampler: self.rules.unwrap_or_default(),
+                centralized,
                 tracing_name: self.env.tracing_name,
                 default_name: clean_name(Cow::Owned(self.name)).into_owned(),
                 origin: detected.origin,
@@ -233,6 +249,7 @@ impl Recorder {
             name: name.into(),
             daemon: None,
             rules: None,
+            centralized: None,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             streaming_threshold: DEFAULT_STREAMING_THRESHOLD,
             plugins: Vec::new(),
@@ -285,6 +302,11 @@ impl Recorder {
             service_type: inner.origin.as_deref(),
             ..*req
         };
+        if let Some(c) = &inner.centralized
+            && let Some(d) = c.sample(&req)
+        {
+            return (d.sampled, d.rule_name);
+        }
         (inner.sampler.sample(&req), None)
     }
 

@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::rng;
 
+pub(crate) mod centralized;
+pub use centralized::Intervals;
+
 /// What a sampling rule is matched against. Absent attributes match any pattern, as in the
 /// Python, Node and Go SDKs.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,10 +77,28 @@ pub(crate) fn attr_match(pattern: &str, value: Option<&str>) -> bool {
     }
 }
 
-pub(crate) fn epoch_secs() -> u64 {
+pub(crate) fn precise_epoch_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Epoch seconds as last written by [`tick`].
+static COARSE_SECS: AtomicU64 = AtomicU64::new(0);
+
+/// Epoch seconds for reservoirs and trace ids: one atomic load of a clock the emitter thread
+/// refreshes at least every 100 ms (a clock read costs more than the rest of an unsampled
+/// request on some virtual machines); the real clock until an emitter has started.
+pub(crate) fn epoch_secs() -> u64 {
+    match COARSE_SECS.load(Ordering::Relaxed) {
+        0 => precise_epoch_secs(),
+        s => s,
+    }
+}
+
+/// Refreshes the coarse clock (emitter thread).
+pub(crate) fn tick() {
+    COARSE_SECS.store(precise_epoch_secs(), Ordering::Relaxed);
 }
 
 /// A per-second counter in one atomic word: `second << 32 | used`.

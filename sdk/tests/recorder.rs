@@ -374,3 +374,48 @@ fn documents_over_one_datagram_are_split_not_lost() {
     assert_eq!(st.dropped_too_large, 0);
     assert!(st.streamed >= 5, "{st:?}");
 }
+
+#[test]
+fn overload_never_slows_or_fails_the_host() {
+    // The daemon is down (nothing listens) and the queue holds one job: every request still
+    // completes at once; what could not be sent is counted.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let rec = Recorder::builder("svc")
+        .env(EnvConfig::from_lookup(|_| None))
+        .daemon(DaemonAddress {
+            udp: port,
+            tcp: port,
+        })
+        .sampling_rules(LocalRules::from_json(ALWAYS).unwrap())
+        .queue_capacity(1)
+        .build();
+    let start = std::time::Instant::now();
+    let mut worst = Duration::ZERO;
+    for i in 0..2000 {
+        let t = std::time::Instant::now();
+        let seg = rec.begin_segment("busy");
+        seg.annotate("i", i);
+        for _ in 0..5 {
+            let s = begin_subsegment("step");
+            s.annotate("k", "v");
+        }
+        drop(seg);
+        worst = worst.max(t.elapsed());
+    }
+    let total = start.elapsed();
+    // Generous bounds for an unoptimised build on a shared machine: the point is that no
+    // request waits for the network or the queue.
+    assert!(total < Duration::from_secs(2), "{total:?}");
+    assert!(worst < Duration::from_millis(50), "{worst:?}");
+    assert!(rec.flush(Duration::from_secs(5)));
+    let st = rec.stats();
+    assert!(st.dropped_queue_full > 0, "{st:?}");
+    assert_eq!(
+        st.sent + st.send_errors + st.dropped_queue_full,
+        2000,
+        "{st:?}"
+    );
+}

@@ -26,7 +26,16 @@ async fn handle_order(order_id: &str) -> Result<String, std::io::Error> {
             sub.set_http_response(200, None);
         })
         .await;
-        Ok(format!("stored {order_id}"))
+        let out: Result<String, std::io::Error> = if order_id.is_empty() {
+            Err(std::io::Error::other("empty order id"))
+        } else {
+            Ok(format!("stored {order_id}"))
+        };
+        if let Err(e) = &out {
+            // On the handler's subsegment: the facade itself is never sent.
+            current().add_error(e);
+        }
+        out
     })
     .await
 }
@@ -37,17 +46,7 @@ async fn main() {
     let recorder = Recorder::from_env("orders-fn");
     for order_id in ["o-1", "o-2"] {
         let header = std::env::var("_X_AMZN_TRACE_ID").unwrap_or_default();
-        let _reply = recorder
-            .in_facade(&header, async {
-                let out = handle_order(order_id).await;
-                if let Err(e) = &out {
-                    // Recorded on the current entity; under a facade that is sent as a
-                    // subsegment's cause, never as the (unsendable) facade's.
-                    current().add_error(e);
-                }
-                out
-            })
-            .await;
+        let _reply = recorder.in_facade(&header, handle_order(order_id)).await;
     }
     recorder.flush(Duration::from_secs(1));
 }

@@ -52,7 +52,38 @@
 //! gives a facade segment that is never sent; its subsegments are sent as soon as they close,
 //! under the function's segment that Lambda writes.
 //!
-//! See `docs/sdk.md` for the whole guide and each integration.
+//! # Integrations (cargo features, off by default)
+//!
+//! `tower` (alias `axum`): a segment per incoming request, current while the handler runs.
+//! `reqwest`: a `remote` subsegment per outgoing request, with `X-Amzn-Trace-Id` and
+//! `traceparent` added so the callee joins the trace.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "tower", feature = "reqwest"))]
+//! # async fn example() {
+//! use fluoro_sdk::integrations::{reqwest::XRayMiddleware, tower::XRayLayer};
+//!
+//! let recorder = fluoro_sdk::Recorder::from_env("orders");
+//! let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+//!     .with(XRayMiddleware)
+//!     .build();
+//! let app = axum::Router::new()
+//!     .route(
+//!         "/orders/{id}",
+//!         axum::routing::get(move || {
+//!             let http = http.clone();
+//!             async move { http.get("http://inventory/items/1").send().await.is_ok().to_string() }
+//!         }),
+//!     )
+//!     .layer(XRayLayer::new(recorder));
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! Sampling: local rules ([`sampling::LocalRules`], default 1/s + 5 %) or centralized rules
+//! polled through the daemon ([`RecorderBuilder::centralized_sampling`]).
+//!
+//! See `docs/sdk.md` for the whole guide.
 
 pub mod config;
 mod context;

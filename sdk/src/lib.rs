@@ -67,7 +67,7 @@
 //! let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 //!     .with(XRayMiddleware)
 //!     .build();
-//! let app = axum::Router::new()
+//! let app: axum::Router = axum::Router::new()
 //!     .route(
 //!         "/orders/{id}",
 //!         axum::routing::get(move || {

@@ -56,7 +56,9 @@
 //!
 //! `tower` (alias `axum`): a segment per incoming request, current while the handler runs.
 //! `reqwest`: a `remote` subsegment per outgoing request, with `X-Amzn-Trace-Id` and
-//! `traceparent` added so the callee joins the trace.
+//! `traceparent` added so the callee joins the trace. `tracing-layer`: `tracing` spans become
+//! subsegments (fields `xray.annotation.*` and `xray.metadata.*` become annotations and
+//! metadata); see [`integrations`].
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "tower", feature = "reqwest"))]

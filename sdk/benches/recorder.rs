@@ -1,0 +1,157 @@
+//! The SDK's hot paths beside the OpenTelemetry SDK's span, in one run (docs/benchmarks.md):
+//!
+//! - `fluoro/subsegment_sampled`: begin + end of a subsegment with two annotations inside a
+//!   sampled segment, segments of 20 subsegments (begin and end of the segment included,
+//!   spread over its subsegments; the emitter thread sends each segment as one datagram);
+//! - `fluoro/subsegment_sampled_streamed`: the same inside one segment that never ends, so
+//!   every subsegment is streamed as its own datagram;
+//! - `fluoro/subsegment_unsampled` and `fluoro/segment_unsampled`: the same subsegment inside
+//!   an unsampled segment, and a whole unsampled request (sampling decision, segment begin and
+//!   end);
+//! - `otel/span_simple_void`: `opentelemetry_sdk` span start + end with two attributes, through
+//!   a `SimpleSpanProcessor` into an exporter that drops spans (the setup of OpenTelemetry's own
+//!   span benchmark); `otel/span_batch_void`: through the `BatchSpanProcessor` (its own
+//!   thread, like our emitter); `otel/span_no_processor`: with no processor at all.
+
+#![allow(clippy::print_stderr)] // a bench reports what the emitter counted
+
+use std::net::UdpSocket;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fluoro_sdk::config::{DaemonAddress, EnvConfig};
+use fluoro_sdk::sampling::LocalRules;
+use fluoro_sdk::{Recorder, begin_subsegment};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+
+/// Subsegments per segment in `fluoro/subsegment_sampled`.
+const PER_SEGMENT: u64 = 20;
+
+#[derive(Debug)]
+struct VoidExporter;
+
+impl SpanExporter for VoidExporter {
+    async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+fn recorder(sink: &UdpSocket, rules: &str) -> Recorder {
+    Recorder::builder("bench")
+        .env(EnvConfig::from_lookup(|_| None))
+        .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
+        .sampling_rules(LocalRules::from_json(rules).unwrap())
+        .build()
+}
+
+fn bench(c: &mut Criterion) {
+    // A socket nobody reads: the kernel drops what overflows its buffer, as a slow daemon would.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let always = recorder(
+        &sink,
+        r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#,
+    );
+    let never = recorder(
+        &sink,
+        r#"{"version":2,"default":{"fixed_target":0,"rate":0}}"#,
+    );
+
+    let mut g = c.benchmark_group("span");
+    g.bench_function("fluoro/subsegment_sampled", |b| {
+        // A request's segment holds 20 subsegments, then ends and is sent as one datagram:
+        // its begin and end are in the timed loop, spread over its subsegments.
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let mut seg = always.begin_segment("bench");
+            for i in 0..iters {
+                if i % PER_SEGMENT == PER_SEGMENT - 1 {
+                    drop(seg);
+                    seg = always.begin_segment("bench");
+                }
+                let s = begin_subsegment("work");
+                s.annotate("customer", "c-42");
+                s.annotate("items", 3);
+            }
+            drop(seg);
+            start.elapsed()
+        });
+    });
+    {
+        let seg = always.begin_segment("bench");
+        g.bench_function("fluoro/subsegment_sampled_streamed", |b| {
+            // One segment that never ends: every 100 closed subsegments are streamed, one
+            // datagram each (the emitter thread's UDP sends share the machine's cores).
+            b.iter(|| {
+                let s = begin_subsegment("work");
+                s.annotate("customer", "c-42");
+                s.annotate("items", 3);
+            });
+        });
+        drop(seg);
+    }
+    {
+        let seg = never.begin_segment("bench");
+        g.bench_function("fluoro/subsegment_unsampled", |b| {
+            b.iter(|| {
+                let s = begin_subsegment("work");
+                s.annotate("customer", "c-42");
+                s.annotate("items", 3);
+            });
+        });
+        drop(seg);
+    }
+    g.bench_function("fluoro/segment_unsampled", |b| {
+        b.iter(|| {
+            let s = never.begin_segment("bench");
+            s.annotate("customer", "c-42");
+            s.annotate("items", 3);
+        });
+    });
+
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(VoidExporter)
+        .build();
+    let tracer = provider.tracer("bench");
+    g.bench_function("otel/span_simple_void", |b| {
+        b.iter(|| {
+            let mut span = tracer.start("work");
+            span.set_attribute(KeyValue::new("customer", "c-42"));
+            span.set_attribute(KeyValue::new("items", 3));
+            span.end();
+        });
+    });
+    let batch = SdkTracerProvider::builder()
+        .with_batch_exporter(VoidExporter)
+        .build();
+    let batch_tracer = batch.tracer("bench");
+    g.bench_function("otel/span_batch_void", |b| {
+        b.iter(|| {
+            let mut span = batch_tracer.start("work");
+            span.set_attribute(KeyValue::new("customer", "c-42"));
+            span.set_attribute(KeyValue::new("items", 3));
+            span.end();
+        });
+    });
+    let bare = SdkTracerProvider::builder().build();
+    let bare_tracer = bare.tracer("bench");
+    g.bench_function("otel/span_no_processor", |b| {
+        b.iter(|| {
+            let mut span = bare_tracer.start("work");
+            span.set_attribute(KeyValue::new("customer", "c-42"));
+            span.set_attribute(KeyValue::new("items", 3));
+            span.end();
+        });
+    });
+    g.finish();
+    let st = always.stats();
+    eprintln!(
+        "fluoro emitter: sent {} datagrams, dropped {} jobs (queue full), streamed {}",
+        st.sent, st.dropped_queue_full, st.streamed
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,97 @@
+//! Where the current segment or subsegment lives: a tokio task-local stack when inside a task
+//! scope set by this crate (`in_segment`, `in_subsegment`, [`Entity::scope`]), else a
+//! thread-local stack (sync code, guards entered on threads).
+//!
+//! Each stack holds only this task's or thread's entities, so there is no shared lock on the
+//! hot path. Entries whose entity has already ended (a guard dropped on another thread) are
+//! skipped and pruned when read.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::entity::{Entity, Node};
+
+type Stack = RefCell<Vec<Arc<Node>>>;
+
+tokio::task_local! {
+    static TASK: Stack;
+}
+
+thread_local! {
+    static THREAD: Stack = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on the task's stack if this task has one, else on the thread's.
+fn with_stack<R>(f: impl Fn(&Stack) -> R) -> Option<R> {
+    match TASK.try_with(&f) {
+        Ok(r) => Some(r),
+        Err(_) => THREAD.try_with(&f).ok(),
+    }
+}
+
+/// The innermost open entity.
+pub(crate) fn current_node() -> Option<Arc<Node>> {
+    with_stack(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        while let Some(top) = s.last() {
+            if top.is_ended() {
+                s.pop();
+            } else {
+                return Some(Arc::clone(top));
+            }
+        }
+        None
+    })
+    .flatten()
+}
+
+/// Runs `f` with the innermost open entity, borrowed from the stack (no reference count
+/// traffic).
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
+    let f = Cell::new(Some(f));
+    with_stack(|s| {
+        let mut s = s.try_borrow_mut().ok()?;
+        while let Some(top) = s.last() {
+            if top.is_ended() {
+                s.pop();
+            } else {
+                let f = f.take()?;
+                return Some(f(top));
+            }
+        }
+        None
+    })
+    .flatten()
+}
+
+pub(crate) fn push(node: &Arc<Node>) {
+    with_stack(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            s.push(Arc::clone(node));
+        }
+    });
+}
+
+/// Removes `node` from the current stack (wherever it is; normally the top).
+pub(crate) fn remove(node: &Arc<Node>) {
+    with_stack(|s| {
+        if let Ok(mut s) = s.try_borrow_mut()
+            && let Some(i) = s.iter().rposition(|n| Arc::ptr_eq(n, node))
+        {
+            s.remove(i);
+        }
+    });
+}
+
+/// Runs `fut` with `node` as its current entity (a new task-local scope).
+pub(crate) async fn scope<F: Future>(node: Option<Arc<Node>>, fut: F) -> F::Output {
+    TASK.scope(RefCell::new(node.into_iter().collect()), fut)
+        .await
+}
+
+/// The entity that instrumentation would attach to now: the innermost open subsegment or
+/// segment of this task or thread, or a no-op entity when there is none.
+pub fn current() -> Entity {
+    Entity::from_node(current_node())
+}

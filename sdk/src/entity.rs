@@ -1,0 +1,887 @@
+//! Segments and subsegments while they are open, and what happens when they close.
+//!
+//! An open entity is a [`Node`]: its ids, an `ended` flag and its document (a
+//! `fluoro_proto::segment::Segment`) behind its own mutex. The nodes of one trace share a
+//! [`Trace`], which holds the closed subsegments until they can be sent with their segment (or
+//! streamed on their own) and counts the open ones. Locks are per entity and per trace: there
+//! is no lock shared between requests.
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use fluoro_proto::header::{Sampled, TraceHeader};
+use fluoro_proto::ids::{EntityId, TraceId};
+use fluoro_proto::segment::{
+    AnnotationValue, Aws, Cause, CauseDetails, Exception, Http, HttpRequest, HttpResponse, Segment,
+    Sql, Timestamp,
+};
+use serde::Serialize;
+use serde_json::Number;
+
+use crate::context;
+use crate::emitter::{Finished, Job};
+
+use crate::recorder::Inner;
+use crate::rng;
+
+pub(crate) fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug, Default)]
+struct TraceState {
+    /// Closed subsegments not yet handed to the emitter.
+    finished: Vec<Arc<Node>>,
+    /// The closed segment, waiting for its open subsegments.
+    segment: Option<Arc<Node>>,
+    /// The segment has been handed to the emitter (or is a facade that is never sent): later
+    /// subsegments go out on their own.
+    emitted: bool,
+}
+
+/// What the entities of one trace share.
+#[derive(Debug)]
+pub(crate) struct Trace {
+    pub(crate) recorder: Arc<Inner>,
+    pub(crate) trace_id: TraceId,
+    pub(crate) segment_id: EntityId,
+    pub(crate) sampled: bool,
+    /// `Lineage` and unknown keys of the incoming header, passed on downstream.
+    pub(crate) incoming: Option<Box<TraceHeader>>,
+    /// The caller's (sub)segment: the segment's `parent_id`.
+    pub(crate) upstream_parent: Option<EntityId>,
+    /// The centralized sampling rule that sampled this trace.
+    pub(crate) rule: Option<Arc<str>>,
+    open: AtomicUsize,
+    state: Mutex<TraceState>,
+}
+
+impl Trace {
+    pub(crate) fn new(
+        recorder: Arc<Inner>,
+        trace_id: TraceId,
+        segment_id: EntityId,
+        sampled: bool,
+        incoming: Option<Box<TraceHeader>>,
+        facade: bool,
+    ) -> Trace {
+        Trace {
+            recorder,
+            trace_id,
+            segment_id,
+            sampled,
+            upstream_parent: None,
+            rule: None,
+            incoming,
+            open: AtomicUsize::new(0),
+            state: Mutex::new(TraceState {
+                emitted: facade,
+                ..TraceState::default()
+            }),
+        }
+    }
+
+    fn segment_closed(&self, doc: Arc<Node>) {
+        let mut st = lock(&self.state);
+        if st.emitted {
+            return;
+        }
+        if self.open.load(Ordering::Acquire) == 0 {
+            st.emitted = true;
+            let subs = std::mem::take(&mut st.finished);
+            drop(st);
+            self.recorder.emitter.submit(Job::Trace {
+                trace_id: self.trace_id,
+                segment_id: self.segment_id,
+                segment: doc,
+                subs,
+            });
+        } else {
+            st.segment = Some(doc);
+        }
+    }
+
+    fn subsegment_closed(&self, node: Arc<Node>) {
+        let mut st = lock(&self.state);
+        st.finished.push(node);
+        let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        // Once the segment is sent (or is a Lambda facade, never sent), or when it holds too
+        // many, closed subsegments go out on their own; their `parent_id` places them.
+        let job = if st.emitted || st.finished.len() >= self.recorder.streaming_threshold {
+            Some(Job::Stream {
+                trace_id: self.trace_id,
+                subs: std::mem::take(&mut st.finished),
+            })
+        } else if open == 0 {
+            st.segment.take().map(|segment| {
+                st.emitted = true;
+                Job::Trace {
+                    trace_id: self.trace_id,
+                    segment_id: self.segment_id,
+                    segment,
+                    subs: std::mem::take(&mut st.finished),
+                }
+            })
+        } else {
+            None
+        };
+        drop(st);
+        if let Some(job) = job {
+            self.recorder.emitter.submit(job);
+        }
+    }
+}
+
+/// One open segment or subsegment.
+///
+/// What the hot path touches is staged here in cheap form (name, start and end as floats,
+/// annotations as a small list); the rest of the document (`http`, `aws`, metadata, cause,
+/// ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The full document is
+/// built once, when the entity is sent: on the emitter thread for subsegments.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) trace: Arc<Trace>,
+    pub(crate) id: EntityId,
+    /// `None` for the segment.
+    pub(crate) parent: Option<EntityId>,
+    name: Cow<'static, str>,
+    start: f64,
+    ended: AtomicBool,
+    data: Mutex<Data>,
+}
+
+#[derive(Debug, Default)]
+struct Data {
+    end: Option<f64>,
+    annotations: Staged,
+    doc: Option<Box<Segment>>,
+}
+
+type Annotation = (Cow<'static, str>, AnnotationValue);
+
+/// Annotations while the entity is open: the first four inline in the node (no allocation),
+/// more in a vector.
+#[derive(Debug, Default, Clone)]
+struct Staged {
+    inline: [Option<Annotation>; 4],
+    more: Vec<Annotation>,
+}
+
+impl Staged {
+    fn set(&mut self, key: Cow<'static, str>, value: AnnotationValue) {
+        for slot in &mut self.inline {
+            match slot {
+                Some((k, v)) if *k == key => {
+                    *v = value;
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    *slot = Some((key, value));
+                    return;
+                }
+            }
+        }
+        match self.more.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.more.push((key, value)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline[0].is_none()
+    }
+
+    fn drain(self) -> impl Iterator<Item = Annotation> {
+        self.inline.into_iter().flatten().chain(self.more)
+    }
+}
+
+fn timestamp(secs: f64) -> Option<Timestamp> {
+    // Microsecond resolution, as the Python SDK writes.
+    Timestamp::from_secs_f64((secs * 1e6).round() / 1e6)
+}
+
+impl Node {
+    /// The segment; `doc` holds what the recorder fills in at the start (trace id, parent,
+    /// origin, aws, service), `None` when the trace is not sampled.
+    pub(crate) fn new_segment(
+        trace: Arc<Trace>,
+        name: Cow<'static, str>,
+        doc: Option<Box<Segment>>,
+    ) -> Arc<Node> {
+        let id = trace.segment_id;
+        // Unsampled segments are never written: no clock read.
+        let start = if trace.sampled { now_f64() } else { 0.0 };
+        Arc::new(Node {
+            trace,
+            id,
+            parent: None,
+            name,
+            start,
+            ended: AtomicBool::new(false),
+            data: Mutex::new(Data {
+                doc,
+                ..Data::default()
+            }),
+        })
+    }
+
+    /// A subsegment of `parent` (sampled traces only).
+    pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
+        let trace = Arc::clone(&parent.trace);
+        trace.open.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Node {
+            trace,
+            id: rng::entity_id(),
+            parent: Some(parent.id),
+            name: crate::recorder::clean_name(name),
+            start: now_f64(),
+            ended: AtomicBool::new(false),
+            data: Mutex::new(Data::default()),
+        })
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    fn end(self: &Arc<Self>) {
+        if self.ended.swap(true, Ordering::AcqRel) || !self.trace.sampled {
+            return;
+        }
+        let end = now_f64();
+        match self.parent {
+            None => {
+                lock(&self.data).end = Some(end);
+                self.trace.segment_closed(Arc::clone(self));
+            }
+            Some(_) => {
+                lock(&self.data).end = Some(end);
+                self.trace.subsegment_closed(Arc::clone(self));
+            }
+        }
+    }
+
+    /// The document from the staged data.
+    fn build(&self, data: Data) -> Segment {
+        let mut doc = data.doc.map(|d| *d).unwrap_or_default();
+        doc.id = Some(self.id.to_string());
+        doc.name = Some(self.name.to_string());
+        doc.start_time = timestamp(self.start);
+        doc.end_time = data.end.and_then(timestamp);
+        if !data.annotations.is_empty() {
+            let m = doc.annotations.get_or_insert_with(Default::default);
+            for (k, v) in data.annotations.drain() {
+                m.insert(k.into_owned(), v);
+            }
+        }
+        if self.parent.is_some() {
+            if doc.namespace.is_none() {
+                // The Python SDK's default for custom subsegments; integrations set
+                // `remote` / `aws`.
+                doc.namespace = Some("local".to_owned());
+            }
+        } else {
+            self.segment_fields(&mut doc);
+        }
+        doc
+    }
+
+    /// What every segment carries: trace id, the caller as parent, and the recorder's
+    /// `origin`, `aws` (SDK, plugins, sampling rule) and `service` under what code set.
+    fn segment_fields(&self, doc: &mut Segment) {
+        let t = &self.trace;
+        let r = &t.recorder;
+        doc.trace_id = Some(t.trace_id.to_string());
+        if let Some(p) = t.upstream_parent {
+            doc.parent_id = Some(p.to_string());
+        }
+        if doc.origin.is_none() {
+            doc.origin.clone_from(&r.origin);
+        }
+        let aws = doc.aws.get_or_insert_with(Box::default);
+        let tpl = &r.aws;
+        if aws.xray.is_none() {
+            aws.xray.clone_from(&tpl.xray);
+        }
+        if let (Some(rule), Some(x)) = (&t.rule, aws.xray.as_deref_mut()) {
+            x.sampling_rule_name = Some(rule.to_string());
+        }
+        if aws.ecs.is_none() {
+            aws.ecs.clone_from(&tpl.ecs);
+        }
+        if aws.eks.is_none() {
+            aws.eks.clone_from(&tpl.eks);
+        }
+        if aws.elastic_beanstalk.is_none() {
+            aws.elastic_beanstalk.clone_from(&tpl.elastic_beanstalk);
+        }
+        let svc = doc.service.get_or_insert_with(Box::default);
+        if svc.runtime.is_none() {
+            svc.runtime.clone_from(&r.service.runtime);
+            svc.runtime_version.clone_from(&r.service.runtime_version);
+        }
+        if svc.version.is_none() {
+            svc.version.clone_from(&r.service.version);
+        }
+    }
+
+    /// The closed segment's document. Called once, on the emitter thread.
+    pub(crate) fn take_segment(&self) -> Segment {
+        let data = std::mem::take(&mut *lock(&self.data));
+        self.build(data)
+    }
+
+    /// The closed subsegment's document. Called once, on the emitter thread.
+    pub(crate) fn take_finished(&self) -> Option<Finished> {
+        let parent = self.parent?;
+        let data = std::mem::take(&mut *lock(&self.data));
+        Some(Finished {
+            id: self.id,
+            parent,
+            doc: self.build(data),
+        })
+    }
+
+    /// A copy of the document as it is now, marked in progress.
+    fn snapshot_in_progress(&self) -> Segment {
+        let data = lock(&self.data);
+        let mut doc = self.build(Data {
+            end: None,
+            annotations: data.annotations.clone(),
+            doc: data.doc.clone(),
+        });
+        drop(data);
+        doc.in_progress = Some(true);
+        doc.subsegments = None;
+        doc.trace_id = Some(self.trace.trace_id.to_string());
+        if let Some(p) = self.parent {
+            doc.kind = Some("subsegment".to_owned());
+            doc.parent_id = Some(p.to_string());
+        }
+        doc
+    }
+}
+
+/// A value that can be an annotation: strings, booleans and numbers.
+pub trait IntoAnnotation {
+    /// The annotation value; `None` for non-finite floats.
+    fn into_annotation(self) -> Option<AnnotationValue>;
+}
+
+impl IntoAnnotation for &str {
+    fn into_annotation(self) -> Option<AnnotationValue> {
+        Some(AnnotationValue::String(self.to_owned()))
+    }
+}
+impl IntoAnnotation for String {
+    fn into_annotation(self) -> Option<AnnotationValue> {
+        Some(AnnotationValue::String(self))
+    }
+}
+impl IntoAnnotation for bool {
+    fn into_annotation(self) -> Option<AnnotationValue> {
+        Some(AnnotationValue::Bool(self))
+    }
+}
+impl IntoAnnotation for f64 {
+    fn into_annotation(self) -> Option<AnnotationValue> {
+        Number::from_f64(self).map(AnnotationValue::Number)
+    }
+}
+impl IntoAnnotation for f32 {
+    fn into_annotation(self) -> Option<AnnotationValue> {
+        f64::from(self).into_annotation()
+    }
+}
+macro_rules! int_annotation {
+    ($($t:ty),*) => {$(
+        impl IntoAnnotation for $t {
+            fn into_annotation(self) -> Option<AnnotationValue> {
+                Some(AnnotationValue::Number(Number::from(self)))
+            }
+        }
+    )*};
+}
+int_annotation!(i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
+
+/// AWS's rule for annotation keys usable in filter expressions: ASCII letters, digits, `_`.
+pub(crate) fn valid_annotation_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 500
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A handle on an open segment or subsegment (or a no-op when tracing is off, the request is
+/// not sampled, or there was no segment). Cheap to clone; every method is a no-op on a no-op
+/// entity and never fails: refused values are counted in [`crate::Recorder::stats`].
+#[derive(Debug, Clone, Default)]
+pub struct Entity {
+    pub(crate) node: Option<Arc<Node>>,
+}
+
+impl Entity {
+    pub(crate) fn from_node(node: Option<Arc<Node>>) -> Entity {
+        Entity { node }
+    }
+
+    /// The node, if this entity records anything.
+    fn recording(&self) -> Option<&Arc<Node>> {
+        self.node.as_ref().filter(|n| n.trace.sampled)
+    }
+
+    fn with_doc(&self, f: impl FnOnce(&mut Segment)) {
+        if let Some(n) = self.recording() {
+            f(lock(&n.data).doc.get_or_insert_with(Box::default));
+        }
+    }
+
+    fn reject(&self, what: &str) {
+        if let Some(n) = &self.node {
+            n.trace.recorder.reject(what);
+        }
+    }
+
+    /// True when this entity's trace is sampled (its data will be sent).
+    pub fn is_sampled(&self) -> bool {
+        self.recording().is_some()
+    }
+
+    /// True for a no-op entity (no segment).
+    pub fn is_noop(&self) -> bool {
+        self.node.is_none()
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        self.node.as_ref().map(|n| n.trace.trace_id)
+    }
+
+    /// This entity's id.
+    pub fn id(&self) -> Option<EntityId> {
+        self.node.as_ref().map(|n| n.id)
+    }
+
+    /// Adds an annotation (indexed, searchable in filter expressions). Keys must be ASCII
+    /// letters, digits or `_` (AWS's rule); other keys are refused and counted. Keys are
+    /// `&'static str` (no allocation) or `String`, as OpenTelemetry's `Key` is.
+    pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl IntoAnnotation) {
+        let Some(n) = self.recording() else { return };
+        let key = key.into();
+        if !valid_annotation_key(&key) {
+            self.reject("annotation key (letters, digits and _ only)");
+            return;
+        }
+        let Some(v) = value.into_annotation() else {
+            self.reject("annotation value (not a finite number)");
+            return;
+        };
+        let mut data = lock(&n.data);
+        data.annotations.set(key, v);
+    }
+
+    /// Adds metadata under `namespace` (not indexed; any `serde::Serialize` value).
+    /// Namespaces starting with `AWS.` are reserved and refused.
+    pub fn metadata(&self, namespace: &str, key: &str, value: impl Serialize) {
+        let Some(n) = self.recording() else { return };
+        if namespace.starts_with("AWS.") || namespace.is_empty() {
+            self.reject("metadata namespace (empty or reserved AWS.)");
+            return;
+        }
+        let Ok(v) = serde_json::to_value(value) else {
+            self.reject("metadata value (serialization failed)");
+            return;
+        };
+        let mut data = lock(&n.data);
+        let doc = data.doc.get_or_insert_with(Box::default);
+        let md = doc.metadata.get_or_insert_with(Default::default);
+        let ns = md
+            .entry(namespace.to_owned())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let serde_json::Value::Object(m) = ns {
+            m.insert(key.to_owned(), v);
+        }
+    }
+
+    /// Metadata in the `default` namespace.
+    pub fn put_metadata(&self, key: &str, value: impl Serialize) {
+        self.metadata("default", key, value);
+    }
+
+    /// Sets `http.request`.
+    pub fn set_http_request(&self, request: HttpRequest) {
+        self.with_doc(|d| {
+            d.http.get_or_insert_with(Box::<Http>::default).request = Some(request);
+        });
+    }
+
+    /// Sets `http.response` and the `error` (4xx), `throttle` (429) and `fault` (5xx) flags.
+    pub fn set_http_response(&self, status: u16, content_length: Option<u64>) {
+        self.with_doc(|d| {
+            d.http.get_or_insert_with(Box::<Http>::default).response = Some(HttpResponse {
+                status: Some(i64::from(status).into()),
+                content_length: content_length.map(|l| i64::try_from(l).unwrap_or(i64::MAX).into()),
+                ..HttpResponse::default()
+            });
+            apply_status(d, status);
+        });
+    }
+
+    /// Sets the `error`, `throttle` and `fault` flags from an HTTP status, as every AWS SDK
+    /// does.
+    pub fn apply_status(&self, status: u16) {
+        self.with_doc(|d| apply_status(d, status));
+    }
+
+    /// Marks a client error (`error`).
+    pub fn mark_error(&self) {
+        self.with_doc(|d| d.error = Some(true));
+    }
+
+    /// Marks a server error (`fault`).
+    pub fn mark_fault(&self) {
+        self.with_doc(|d| d.fault = Some(true));
+    }
+
+    /// Marks throttling (`throttle` and `error`).
+    pub fn mark_throttle(&self) {
+        self.with_doc(|d| {
+            d.throttle = Some(true);
+            d.error = Some(true);
+        });
+    }
+
+    /// Records an error and its `source()` chain in `cause` and marks a `fault`, as the AWS
+    /// SDKs do for exceptions.
+    pub fn add_error<E: Error + ?Sized>(&self, err: &E) {
+        self.add_error_with(err, false);
+    }
+
+    /// Like [`Entity::add_error`], for errors returned by a downstream service
+    /// (`remote: true`).
+    pub fn add_remote_error<E: Error + ?Sized>(&self, err: &E) {
+        self.add_error_with(err, true);
+    }
+
+    fn add_error_with<E: Error + ?Sized>(&self, err: &E, remote: bool) {
+        let Some(n) = self.recording() else { return };
+        let exceptions = exceptions_from(err, &short_type_name::<E>(), remote);
+        let mut data = lock(&n.data);
+        let d = data.doc.get_or_insert_with(Box::default);
+        d.fault = Some(true);
+        let wd = n.trace.recorder.working_directory.clone();
+        match d.cause.as_deref_mut() {
+            Some(Cause::Details(c)) => c.exceptions.get_or_insert_with(Vec::new).extend(exceptions),
+            _ => {
+                d.cause = Some(Box::new(Cause::Details(CauseDetails {
+                    working_directory: wd,
+                    exceptions: Some(exceptions),
+                    ..CauseDetails::default()
+                })));
+            }
+        }
+    }
+
+    /// Sets `aws` fields (merged over what is there: `Some` fields replace).
+    pub fn set_aws(&self, f: impl FnOnce(&mut Aws)) {
+        self.with_doc(|d| f(d.aws.get_or_insert_with(Box::<Aws>::default)));
+    }
+
+    /// Sets `sql` (subsegments for database calls).
+    pub fn set_sql(&self, sql: Sql) {
+        self.with_doc(|d| d.sql = Some(Box::new(sql)));
+    }
+
+    /// Sets `user` (segments; indexed for filter expressions).
+    pub fn set_user(&self, user: &str) {
+        self.with_doc(|d| d.user = Some(user.to_owned()));
+    }
+
+    /// Sets `service.version` (segments).
+    pub fn set_service_version(&self, version: &str) {
+        self.with_doc(|d| {
+            d.service.get_or_insert_with(Default::default).version = Some(version.to_owned());
+        });
+    }
+
+    /// Sets `namespace` (`remote` for calls to other services, `aws` for AWS calls).
+    pub fn set_namespace(&self, namespace: &str) {
+        self.with_doc(|d| d.namespace = Some(namespace.to_owned()));
+    }
+
+    /// Sets `traced` on an outgoing-call subsegment: the callee is instrumented too, so its
+    /// segment will name this subsegment as parent.
+    pub fn set_traced(&self, traced: bool) {
+        self.with_doc(|d| d.traced = Some(traced));
+    }
+
+    /// Edits the document directly, for fields without a method.
+    pub fn update(&self, f: impl FnOnce(&mut Segment)) {
+        self.with_doc(f);
+    }
+
+    /// Sends this entity now as an in-progress document (no `end_time`, `in_progress: true`);
+    /// the complete document replaces it when the entity ends. For long requests.
+    pub fn send_in_progress(&self) {
+        let Some(n) = self.recording() else { return };
+        if n.is_ended() {
+            return;
+        }
+        let doc = n.snapshot_in_progress();
+        n.trace
+            .recorder
+            .emitter
+            .submit(Job::Document(Box::new(doc)));
+    }
+
+    /// The `X-Amzn-Trace-Id` value for a call made from this entity: `Parent` is this entity,
+    /// `Sampled` the trace's decision, `Lineage` and unknown keys of the incoming header are
+    /// passed on. `None` for a no-op entity.
+    pub fn trace_header(&self) -> Option<TraceHeader> {
+        let n = self.node.as_ref()?;
+        let sampled = if n.trace.sampled {
+            Sampled::Yes
+        } else {
+            Sampled::No
+        };
+        Some(match &n.trace.incoming {
+            Some(h) => h.for_downstream(n.id, sampled),
+            None => TraceHeader::new(n.trace.trace_id, Some(n.id), Some(sampled)),
+        })
+    }
+
+    /// The W3C `traceparent` value for a call made from this entity.
+    pub fn traceparent(&self) -> Option<String> {
+        let n = self.node.as_ref()?;
+        Some(crate::propagation::format_traceparent(
+            n.trace.trace_id,
+            n.id,
+            n.trace.sampled,
+        ))
+    }
+
+    /// Starts a subsegment of this entity. It is not made current: use
+    /// [`crate::begin_subsegment`] for that, or [`Entity::scope`] / [`Entity::enter`].
+    pub fn child(&self, name: impl Into<Cow<'static, str>>) -> EntityGuard {
+        match self.recording() {
+            Some(n) => EntityGuard::detached(Node::new_subsegment(n, name.into())),
+            None => EntityGuard::noop(),
+        }
+    }
+
+    /// Runs `fut` with this entity as its current entity: for futures handed to
+    /// `tokio::spawn`, which do not inherit the spawner's task-local context.
+    pub fn scope<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> + use<F> {
+        context::scope(self.node.clone(), fut)
+    }
+
+    /// Makes this entity current on this thread (or task) until the returned guard drops:
+    /// for threads and `spawn_blocking` closures.
+    pub fn enter(&self) -> EnterGuard {
+        if let Some(n) = &self.node {
+            context::push(n);
+        }
+        EnterGuard {
+            node: self.node.clone(),
+        }
+    }
+}
+
+fn apply_status(d: &mut Segment, status: u16) {
+    match status {
+        429 => {
+            d.error = Some(true);
+            d.throttle = Some(true);
+        }
+        400..=499 => d.error = Some(true),
+        500..=599 => d.fault = Some(true),
+        _ => {}
+    }
+}
+
+fn short_type_name<E: ?Sized>() -> String {
+    let full = std::any::type_name::<E>();
+    if full.starts_with("dyn ") {
+        return "Error".to_owned();
+    }
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base).to_owned()
+}
+
+/// The exception list for `err` and its sources (at most 10; the rest counted in `skipped`).
+fn exceptions_from<E: Error + ?Sized>(err: &E, kind: &str, remote: bool) -> Vec<Exception> {
+    const MAX: usize = 10;
+    let mut out: Vec<Exception> = Vec::new();
+    let mut msgs = vec![err.to_string()];
+    let mut src = err.source();
+    let mut skipped = 0i64;
+    while let Some(s) = src {
+        if msgs.len() < MAX {
+            msgs.push(s.to_string());
+        } else {
+            skipped += 1;
+        }
+        src = s.source();
+    }
+    let ids: Vec<EntityId> = msgs.iter().map(|_| rng::entity_id()).collect();
+    for (i, m) in msgs.into_iter().enumerate() {
+        out.push(Exception {
+            id: Some(ids[i].to_string()),
+            message: Some(m),
+            kind: (i == 0).then(|| kind.to_owned()),
+            remote: remote.then_some(true),
+            cause: ids.get(i + 1).map(ToString::to_string),
+            skipped: (i + 1 == ids.len() && skipped > 0).then_some(skipped),
+            ..Exception::default()
+        });
+    }
+    out
+}
+
+/// An open segment or subsegment that ends when dropped (or at [`EntityGuard::end`]).
+/// Dereferences to [`Entity`] for annotations, metadata and the rest.
+#[derive(Debug)]
+pub struct EntityGuard {
+    entity: Entity,
+    /// Pushed on this thread's or task's context stack (removed when ending).
+    current: bool,
+}
+
+/// Returned by `begin_segment`.
+pub type SegmentGuard = EntityGuard;
+/// Returned by `begin_subsegment`.
+pub type SubsegmentGuard = EntityGuard;
+
+impl EntityGuard {
+    pub(crate) fn noop() -> EntityGuard {
+        EntityGuard {
+            entity: Entity::default(),
+            current: false,
+        }
+    }
+
+    pub(crate) fn detached(node: Arc<Node>) -> EntityGuard {
+        EntityGuard {
+            entity: Entity::from_node(Some(node)),
+            current: false,
+        }
+    }
+
+    pub(crate) fn current(node: Arc<Node>) -> EntityGuard {
+        context::push(&node);
+        EntityGuard {
+            entity: Entity::from_node(Some(node)),
+            current: true,
+        }
+    }
+
+    pub(crate) fn node(&self) -> Option<Arc<Node>> {
+        self.entity.node.clone()
+    }
+
+    /// The entity, to hand to other tasks or threads.
+    pub fn entity(&self) -> &Entity {
+        &self.entity
+    }
+
+    /// Ends the entity now (same as dropping the guard).
+    pub fn end(self) {}
+}
+
+impl std::ops::Deref for EntityGuard {
+    type Target = Entity;
+    fn deref(&self) -> &Entity {
+        &self.entity
+    }
+}
+
+impl Drop for EntityGuard {
+    fn drop(&mut self) {
+        if let Some(n) = &self.entity.node {
+            if self.current {
+                context::remove(n);
+            }
+            n.end();
+        }
+    }
+}
+
+/// Keeps an entity current on this thread until dropped; see [`Entity::enter`].
+#[derive(Debug)]
+pub struct EnterGuard {
+    node: Option<Arc<Node>>,
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        if let Some(n) = &self.node {
+            context::remove(n);
+        }
+    }
+}
+
+/// Starts a subsegment of the current entity and makes it current until the guard drops.
+/// Without a current segment this follows `AWS_XRAY_CONTEXT_MISSING` (log or ignore) and
+/// returns a no-op guard.
+pub fn begin_subsegment(name: impl Into<Cow<'static, str>>) -> SubsegmentGuard {
+    let mut name = Some(name);
+    match context::with_current(|parent| {
+        if parent.trace.sampled {
+            name.take().map(|n| Node::new_subsegment(parent, n.into()))
+        } else {
+            None
+        }
+    }) {
+        Some(Some(node)) => EntityGuard::current(node),
+        Some(None) => EntityGuard::noop(),
+        None => {
+            crate::recorder::context_missing("begin_subsegment");
+            EntityGuard::noop()
+        }
+    }
+}
+
+/// Runs `fut` inside a new subsegment of the current entity, which is current for the
+/// future's whole run (across `.await`s) and ends when it completes or is dropped.
+pub async fn in_subsegment<F: std::future::Future>(
+    name: impl Into<Cow<'static, str>>,
+    fut: F,
+) -> F::Output {
+    let mut name = Some(name);
+    let guard = match context::with_current(|parent| {
+        if parent.trace.sampled {
+            name.take().map(|n| Node::new_subsegment(parent, n.into()))
+        } else {
+            None
+        }
+    }) {
+        Some(Some(node)) => EntityGuard::detached(node),
+        Some(None) => EntityGuard::noop(),
+        None => {
+            crate::recorder::context_missing("in_subsegment");
+            EntityGuard::noop()
+        }
+    };
+    match guard.node() {
+        Some(node) => {
+            let out = context::scope(Some(node), fut).await;
+            drop(guard);
+            out
+        }
+        // Unsampled or no context: keep whatever context the caller has.
+        None => fut.await,
+    }
+}

@@ -79,7 +79,8 @@ impl Batch {
 /// `{"TraceSegmentDocuments":["<doc>",...]}`: each document becomes a JSON string whose value
 /// is exactly the received text.
 pub fn encode_request(docs: &[String]) -> Vec<u8> {
-    let len: usize = docs.iter().map(|d| d.len() + 8).sum();
+    // Quotes inside documents grow by one byte each when escaped: about an eighth of the text.
+    let len: usize = docs.iter().map(|d| d.len() + d.len() / 8 + 8).sum();
     let mut out = Vec::with_capacity(len + 32);
     out.extend_from_slice(b"{\"TraceSegmentDocuments\":[");
     for (i, d) in docs.iter().enumerate() {
@@ -92,30 +93,61 @@ pub fn encode_request(docs: &[String]) -> Vec<u8> {
     out
 }
 
+/// Whether any byte of the 8 in `x` is `"`, `\\` or a control character (< 0x20): the bytes a
+/// JSON string must escape. Bit tricks on a `u64` ("has a zero byte", "has a byte less than"),
+/// so plain text is skipped 8 bytes at a time; the profile of the load tool at 25k 8 KB
+/// documents/s had the byte-at-a-time loop as the daemon's hottest function.
+fn chunk_needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    // A byte below 0x20 (bytes >= 0x80 never match: `!x` clears their high bit).
+    let below = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+    below || has_zero(x ^ (ONES * u64::from(b'"'))) || has_zero(x ^ (ONES * u64::from(b'\\')))
+}
+
 fn json_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !chunk_needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
         }
-        start = i + 1;
+        // Byte by byte through this chunk (or the tail).
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes[i];
+            let esc: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0..=0x1f => b"",
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            out.extend_from_slice(&bytes[start..i]);
+            if esc.is_empty() {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 0xf)]);
+            } else {
+                out.extend_from_slice(esc);
+            }
+            i += 1;
+            start = i;
+        }
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -408,6 +440,25 @@ mod tests {
         let parsed: PutTraceSegmentsRequest = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed.trace_segment_documents, docs);
         assert_eq!(encode_request(&[]), b"{\"TraceSegmentDocuments\":[]}");
+    }
+
+    /// Every byte value at every position of an 8-byte chunk, and the tail, against serde_json.
+    #[test]
+    fn escaping_matches_serde_json_for_every_byte_and_position() {
+        for b in 0u8..0x80 {
+            for pos in 0..19 {
+                let mut doc = "a".repeat(19);
+                doc.replace_range(pos..=pos, char::from(b).encode_utf8(&mut [0; 4]));
+                let mut out = Vec::new();
+                json_string(&doc, &mut out);
+                let back: String = serde_json::from_slice(&out).unwrap();
+                assert_eq!(back, doc, "byte {b:#x} at {pos}");
+            }
+        }
+        let multi = "é€😀\u{7f}\u{80}\u{2028}".repeat(5);
+        let mut out = Vec::new();
+        json_string(&multi, &mut out);
+        assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), multi);
     }
 
     #[test]

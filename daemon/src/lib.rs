@@ -229,14 +229,19 @@ fn signer_for(
         }
         return Ok(None);
     };
-    let credentials = Arc::new(aws::CredentialsProvider::new(
+    let mut credentials = aws::CredentialsProvider::new(
         config.env.clone(),
         config.local_mode,
         config.role_arn.clone(),
         region.clone(),
         direct,
         outbound,
-    ));
+    );
+    if !required {
+        credentials =
+            credentials.with_retry_after_failure(aws::credentials::RETRY_AFTER_FAILURE_OPTIONAL);
+    }
+    let credentials = Arc::new(credentials);
     Ok(Some(Arc::new(aws::Signer::new(
         region,
         credentials,

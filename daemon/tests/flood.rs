@@ -196,9 +196,14 @@ async fn flood_beyond_buffer_memory_is_counted_and_memory_stays_bounded() {
         "fluoro_daemon_documents_dropped_total{reason=\"buffer_full\"}",
     )
     .await;
+    let kernel = metric_of(&d, "fluoro_receiver_kernel_drops_total").await;
+    let flood_accepted = metric_of(&d, "fluoro_receiver_documents_total").await - 100.0;
+    // The buffer holds about 4 MB / (1 KB + 64 B) documents; everything past that (and what is
+    // in batches being retried) was dropped, oldest first.
+    let capacity_docs = (BUFFER_MB * 1024 * 1024) as f64 / (DOC_SIZE as f64 + 64.0);
     assert!(
-        buffer_full > (FLOOD / 2) as f64,
-        "most of the flood must be dropped as buffer_full, got {buffer_full}"
+        buffer_full > 0.0 && buffer_full >= flood_accepted - 2.0 * capacity_docs,
+        "buffer_full {buffer_full} of {flood_accepted} accepted"
     );
     let reasons = [
         "fluoro_receiver_rejected_datagrams_total{reason=\"header_not_json\"}",
@@ -206,7 +211,13 @@ async fn flood_beyond_buffer_memory_is_counted_and_memory_stays_bounded() {
         "fluoro_receiver_rejected_datagrams_total{reason=\"body_not_utf8\"}",
     ];
     for (name, sent) in reasons.into_iter().zip(sent_bad) {
-        assert_eq!(metric_of(&d, name).await, sent as f64, "{name}");
+        let got = metric_of(&d, name).await;
+        // Exact unless the kernel dropped datagrams (counted, but not by content).
+        if kernel == 0.0 {
+            assert_eq!(got, sent as f64, "{name}");
+        } else {
+            assert!(got > 0.0 && got <= sent as f64, "{name}: {got} of {sent}");
+        }
     }
 
     // The endpoint answers again; good documents after the flood are delivered too, and every
@@ -226,6 +237,7 @@ async fn flood_beyond_buffer_memory_is_counted_and_memory_stays_bounded() {
     let accepted = metric_of(&d, "fluoro_receiver_documents_total").await;
     let kernel = metric_of(&d, "fluoro_receiver_kernel_drops_total").await;
     let flood_accepted = accepted - 200.0;
+    assert_eq!(sink.after.load(Ordering::SeqCst), 100);
     // Batches that were backing off when the endpoint came back finish within a few seconds.
     let deadline = Instant::now() + Duration::from_secs(30);
     let (mut flood_delivered, mut dropped);

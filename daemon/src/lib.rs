@@ -340,6 +340,7 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
             Arc::clone(&metrics),
             config.telemetry_interval,
             config.resource_arn.clone(),
+            config.env.get("AWS_HOSTNAME").map(str::to_owned),
             stop_http_rx.clone(),
         ))
     });

@@ -169,8 +169,9 @@ impl<const N: usize> From<[(&str, &str); N]> for Vars {
 }
 
 /// The environment variables the daemon reads: the region, the outbound proxy, the AWS
-/// credential chain (see [`crate::aws::credentials`]) and extra trusted certificates.
-pub const ENV_VARS: [&str; 20] = [
+/// credential chain (see [`crate::aws::credentials`]), extra trusted certificates, and the host
+/// name reported in telemetry.
+pub const ENV_VARS: [&str; 19] = [
     "AWS_REGION",
     "HTTPS_PROXY",
     "https_proxy",
@@ -190,7 +191,6 @@ pub const ENV_VARS: [&str; 20] = [
     "AWS_ENDPOINT_URL_STS",
     "AWS_CA_BUNDLE",
     "AWS_HOSTNAME",
-    "AWS_EXECUTION_ENV",
 ];
 
 /// What the process environment contributes, passed explicitly.

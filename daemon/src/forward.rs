@@ -77,48 +77,21 @@ impl Batch {
 }
 
 /// `{"TraceSegmentDocuments":["<doc>",...]}`: each document becomes a JSON string whose value
-/// is exactly the received text.
+/// is exactly the received text. serde_json's string escaper does the escaping: on batches of
+/// real SDK documents (quotes every few bytes) it measured 2–3× faster than our hand-written
+/// loops (`benches/encode.rs`), and the encoder was the forwarder's hottest function.
 pub fn encode_request(docs: &[String]) -> Vec<u8> {
-    let len: usize = docs.iter().map(|d| d.len() + 8).sum();
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        #[serde(rename = "TraceSegmentDocuments")]
+        docs: &'a [String],
+    }
+    // Quotes inside documents grow by one byte each when escaped: about an eighth of the text.
+    let len: usize = docs.iter().map(|d| d.len() + d.len() / 8 + 8).sum();
     let mut out = Vec::with_capacity(len + 32);
-    out.extend_from_slice(b"{\"TraceSegmentDocuments\":[");
-    for (i, d) in docs.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json_string(d, &mut out);
-    }
-    out.extend_from_slice(b"]}");
+    // Writing strings into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut out, &Request { docs });
     out
-}
-
-fn json_string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 0xf)]);
-        } else {
-            out.extend_from_slice(esc);
-        }
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 /// What senders, the batcher and the drainer share.
@@ -408,6 +381,25 @@ mod tests {
         let parsed: PutTraceSegmentsRequest = serde_json::from_slice(&body).unwrap();
         assert_eq!(parsed.trace_segment_documents, docs);
         assert_eq!(encode_request(&[]), b"{\"TraceSegmentDocuments\":[]}");
+    }
+
+    /// Every byte value in every position, and multi-byte text, survive the round trip.
+    #[test]
+    fn escaping_round_trips_every_byte() {
+        for b in 0u8..0x80 {
+            for pos in 0..19 {
+                let mut doc = "a".repeat(19);
+                doc.replace_range(pos..=pos, char::from(b).encode_utf8(&mut [0; 4]));
+                let docs = [doc];
+                let parsed: PutTraceSegmentsRequest =
+                    serde_json::from_slice(&encode_request(&docs)).unwrap();
+                assert_eq!(parsed.trace_segment_documents, docs, "byte {b:#x} at {pos}");
+            }
+        }
+        let multi = ["é€😀\u{7f}\u{80}\u{2028}".repeat(5)];
+        let parsed: PutTraceSegmentsRequest =
+            serde_json::from_slice(&encode_request(&multi)).unwrap();
+        assert_eq!(parsed.trace_segment_documents, multi);
     }
 
     #[test]

@@ -229,14 +229,19 @@ fn signer_for(
         }
         return Ok(None);
     };
-    let credentials = Arc::new(aws::CredentialsProvider::new(
+    let mut credentials = aws::CredentialsProvider::new(
         config.env.clone(),
         config.local_mode,
         config.role_arn.clone(),
         region.clone(),
         direct,
         outbound,
-    ));
+    );
+    if !required {
+        credentials =
+            credentials.with_retry_after_failure(aws::credentials::RETRY_AFTER_FAILURE_OPTIONAL);
+    }
+    let credentials = Arc::new(credentials);
     Ok(Some(Arc::new(aws::Signer::new(
         region,
         credentials,
@@ -335,6 +340,7 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
             Arc::clone(&metrics),
             config.telemetry_interval,
             config.resource_arn.clone(),
+            config.env.get("AWS_HOSTNAME").map(str::to_owned),
             stop_http_rx.clone(),
         ))
     });

@@ -72,18 +72,22 @@ pub fn record(before: &Snapshot, now: &Snapshot, at: f64) -> Option<TelemetryRec
     })
 }
 
-/// Sends telemetry until `stop`.
+/// Sends telemetry until `stop`. `hostname` (`AWS_HOSTNAME`, as the AWS daemon) overrides the
+/// machine's host name.
 pub async fn run(
     client: Client,
     metrics: Arc<Metrics>,
     interval: Duration,
     resource_arn: Option<String>,
+    hostname: Option<String>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty());
+    let hostname = hostname.or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+    });
     let mut before = metrics.snapshot();
     let mut warned = false;
     loop {

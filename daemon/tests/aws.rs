@@ -37,6 +37,8 @@ struct Sink {
     addr: SocketAddr,
     documents: Arc<AtomicUsize>,
     authorizations: Arc<Mutex<Vec<String>>>,
+    /// Bodies of `PutTelemetryRecords` calls, with their `Authorization`.
+    telemetry: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 /// A self-signed certificate for 127.0.0.1 and localhost: (PEM, DER, key DER).
@@ -57,6 +59,7 @@ async fn start_sink(tls: Option<(Vec<u8>, Vec<u8>)>) -> Sink {
         addr: listener.local_addr().unwrap(),
         documents: Arc::new(AtomicUsize::new(0)),
         authorizations: Arc::new(Mutex::new(Vec::new())),
+        telemetry: Arc::new(Mutex::new(Vec::new())),
     };
     let acceptor = tls.map(|(cert, key)| {
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -85,11 +88,12 @@ async fn start_sink(tls: Option<(Vec<u8>, Vec<u8>)>) -> Sink {
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let s = s.clone();
                         async move {
-                            if let Some(a) = req.headers().get("authorization") {
-                                s.authorizations
-                                    .lock()
-                                    .unwrap()
-                                    .push(a.to_str().unwrap_or("").to_owned());
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .map(|a| a.to_str().unwrap_or("").to_owned());
+                            if let Some(a) = &auth {
+                                s.authorizations.lock().unwrap().push(a.clone());
                             }
                             let path = req.uri().path().to_owned();
                             let body = req
@@ -103,6 +107,12 @@ async fn start_sink(tls: Option<(Vec<u8>, Vec<u8>)>) -> Sink {
                                     serde_json::from_slice(&body).unwrap_or_default();
                                 let n = v["TraceSegmentDocuments"].as_array().map_or(0, Vec::len);
                                 s.documents.fetch_add(n, Ordering::SeqCst);
+                            }
+                            if path == "/TelemetryRecords" {
+                                s.telemetry.lock().unwrap().push((
+                                    String::from_utf8_lossy(&body).into_owned(),
+                                    auth.unwrap_or_default(),
+                                ));
                             }
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(
                                 Bytes::from_static(b"{\"UnprocessedTraceSegments\":[]}"),
@@ -234,10 +244,12 @@ async fn tls_refused_then_accepted_with_no_verify_ssl_or_a_trusted_ca() {
     std::fs::write(&bundle, pem).unwrap();
     let mut c = https_config(&sink);
     c.region = Some("eu-west-1".into());
+    c.telemetry_interval = Duration::from_millis(200);
     c.env = Vars::from([
         ("AWS_CA_BUNDLE", bundle.to_str().unwrap()),
         ("AWS_ACCESS_KEY_ID", AKID),
         ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ("AWS_HOSTNAME", "fluoro-test-host"),
     ]);
     let daemon = fluoro_daemon::start(c).await.unwrap();
     send_segments(daemon.udp_addr(), 3).await;
@@ -253,6 +265,14 @@ async fn tls_refused_then_accepted_with_no_verify_ssl_or_a_trusted_ca() {
         ),
         "{auth:?}"
     );
+    // Telemetry goes the same way (TLS, signed), with AWS_HOSTNAME as the host name.
+    wait_for("telemetry", Duration::from_secs(10), || {
+        !sink.telemetry.lock().unwrap().is_empty()
+    })
+    .await;
+    let (body, auth) = sink.telemetry.lock().unwrap()[0].clone();
+    assert!(body.contains("\"Hostname\":\"fluoro-test-host\""), "{body}");
+    assert!(auth.contains("/eu-west-1/xray/aws4_request"), "{auth}");
     let _ = daemon.shutdown().await;
 }
 

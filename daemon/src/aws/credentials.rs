@@ -29,8 +29,14 @@ pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 pub const STATIC_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// After a failed fetch, the error is returned without trying again for this long.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
-/// Timeout of one call to a metadata service or STS.
+/// The same when signing is optional (a Fluoro endpoint, a region known only from
+/// `AWS_REGION`): a machine with no credentials at all should not pay for the search often.
+pub const RETRY_AFTER_FAILURE_OPTIONAL: Duration = Duration::from_secs(300);
+/// Timeout of one call to the container credentials service or STS.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of one call to the EC2 metadata service (as the AWS SDKs: it answers at once or is
+/// not there).
+pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// The ECS credentials host used with `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 pub const ECS_CREDENTIALS_HOST: &str = "http://169.254.170.2";
 /// The EC2 instance metadata service.
@@ -82,6 +88,7 @@ pub struct CredentialsProvider {
     direct: HttpClient,
     /// STS, through the proxy when there is one.
     outbound: HttpClient,
+    retry_after_failure: Duration,
     cache: Mutex<Cached>,
 }
 
@@ -102,8 +109,16 @@ impl CredentialsProvider {
             region,
             direct,
             outbound,
+            retry_after_failure: RETRY_AFTER_FAILURE,
             cache: Mutex::new(Cached::Empty),
         }
+    }
+
+    /// How long a failure is returned before the chain is searched again.
+    #[must_use]
+    pub fn with_retry_after_failure(mut self, d: Duration) -> CredentialsProvider {
+        self.retry_after_failure = d;
+        self
     }
 
     /// Current credentials, fetched when there are none or they are about to expire.
@@ -120,7 +135,7 @@ impl CredentialsProvider {
                 fetched,
                 refresh_at,
             } if now < *refresh_at => return Ok(fetched.clone()),
-            Cached::Failed { at, error } if at.elapsed() < RETRY_AFTER_FAILURE => {
+            Cached::Failed { at, error } if at.elapsed() < self.retry_after_failure => {
                 return Err(error.clone());
             }
             _ => {}
@@ -243,7 +258,7 @@ impl CredentialsProvider {
             .body(Bytes::new())
             .map_err(|e| err(format!("container credentials URI {uri}: {e}")))?;
         let body = self
-            .call(&self.direct, req, "container credentials")
+            .call(&self.direct, req, "container credentials", FETCH_TIMEOUT)
             .await?;
         parse_json_credentials(&body, "container")
     }
@@ -268,6 +283,7 @@ impl CredentialsProvider {
                 &self.direct,
                 build(Method::PUT, "/latest/api/token", None)?,
                 "instance metadata token",
+                IMDS_TIMEOUT,
             )
             .await?;
         let token = String::from_utf8_lossy(&token).trim().to_owned();
@@ -277,6 +293,7 @@ impl CredentialsProvider {
                 &self.direct,
                 build(Method::GET, path, Some(&token))?,
                 "instance metadata role",
+                IMDS_TIMEOUT,
             )
             .await?;
         let roles = String::from_utf8_lossy(&roles);
@@ -291,6 +308,7 @@ impl CredentialsProvider {
                 &self.direct,
                 build(Method::GET, &format!("{path}{role}"), Some(&token))?,
                 "instance metadata credentials",
+                IMDS_TIMEOUT,
             )
             .await?;
         parse_json_credentials(&body, "instance metadata")
@@ -325,7 +343,9 @@ impl CredentialsProvider {
             .body(Bytes::from(body))
             .map_err(|e| err(format!("STS endpoint {endpoint}: {e}")))?;
         crate::aws::sign_request(base, &self.region, "sts", crate::aws::now_secs(), &mut req);
-        let xml = self.call(&self.outbound, req, "STS AssumeRole").await?;
+        let xml = self
+            .call(&self.outbound, req, "STS AssumeRole", FETCH_TIMEOUT)
+            .await?;
         let xml = String::from_utf8_lossy(&xml);
         let field = |name: &str| {
             xml_field(&xml, name).ok_or_else(|| err(format!("STS AssumeRole answer has no {name}")))
@@ -349,9 +369,10 @@ impl CredentialsProvider {
         client: &HttpClient,
         req: Request<Bytes>,
         what: &str,
+        timeout: Duration,
     ) -> Result<Bytes, CredentialsError> {
         let uri = req.uri().clone();
-        let resp = connect::exchange(client, req, FETCH_TIMEOUT)
+        let resp = connect::exchange(client, req, timeout)
             .await
             .map_err(|e| err(format!("{what} ({uri}): {e}")))?;
         if resp.status() != StatusCode::OK {

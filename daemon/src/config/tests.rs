@@ -309,3 +309,57 @@ fn durations() {
     assert!(parse_duration("1h").is_err());
     assert!(parse_duration("-1s").is_err());
 }
+
+/// Issue 4: a region given to the daemon means AWS X-Ray; one only in `AWS_REGION` keeps the
+/// local collector (but still signs); `-e` always wins; `HTTPS_PROXY` is the fallback of `-p`.
+#[test]
+fn region_picks_the_aws_endpoint_and_proxy_falls_back_to_https_proxy() {
+    let env = Environment {
+        vars: Vars::from([
+            ("AWS_REGION", "eu-central-1"),
+            ("HTTPS_PROXY", "http://10.0.0.1:3128"),
+        ]),
+        config_search: vec![],
+    };
+    let c = Config::load(["fluoro-daemon"], &env).unwrap();
+    assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
+    assert_eq!(c.region.as_deref(), Some("eu-central-1"));
+    assert_eq!(c.proxy_address.as_deref(), Some("http://10.0.0.1:3128"));
+    let c = Config::load(["fluoro-daemon", "-n", "cn-north-1"], &env).unwrap();
+    assert_eq!(c.endpoint, "https://xray.cn-north-1.amazonaws.com.cn");
+    let c = Config::load(
+        [
+            "fluoro-daemon",
+            "-n",
+            "us-east-1",
+            "-e",
+            "http://127.0.0.1:1",
+        ],
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.endpoint, "http://127.0.0.1:1");
+    let c = Config::load(["fluoro-daemon", "-p", "http://proxy:8080"], &env).unwrap();
+    assert_eq!(c.proxy_address.as_deref(), Some("http://proxy:8080"));
+    let file = temp_file(
+        "region",
+        "Version: 2\nRegion: ap-south-1\nNoVerifySSL: true\n",
+    );
+    let c = Config::load(
+        ["fluoro-daemon", "-c", file.to_str().unwrap()],
+        &Environment::default(),
+    )
+    .unwrap();
+    assert_eq!(c.endpoint, "https://xray.ap-south-1.amazonaws.com");
+    assert!(c.no_verify_ssl);
+    for (args, want) in [
+        (&["fluoro-daemon", "-r", "xray-role"][..], "role ARN (-r)"),
+        (
+            &["fluoro-daemon", "-p", "http://u:p@proxy:1"][..],
+            "proxy credentials",
+        ),
+    ] {
+        let e = Config::load(args.iter().copied(), &Environment::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{args:?}: {e}");
+    }
+}

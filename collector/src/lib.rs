@@ -20,12 +20,12 @@
 //! - [`sampling`]: pure; how a rule's reservoir is split among reporting clients;
 //! - [`metrics`]: counters for `/metrics`;
 //! - `embed`: the all-in-one process: the console at `/` (feature `console`) and an in-process
-//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); `demo`: the `--demo` traffic.
+//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); [`demo`]: the `--demo` traffic.
 
 pub mod api;
 pub mod config;
 #[cfg(feature = "receiver")]
-mod demo;
+pub mod demo;
 mod embed;
 pub mod filter;
 pub mod graph;

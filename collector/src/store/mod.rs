@@ -17,6 +17,7 @@ pub mod aggregate;
 pub mod groups;
 pub mod sampling;
 pub mod schema;
+pub mod telemetry;
 pub mod traces;
 
 use std::path::{Path, PathBuf};

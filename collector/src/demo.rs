@@ -86,6 +86,19 @@ impl Demo {
     }
 }
 
+/// The documents of one demo request ending at `end` (epoch seconds), drawn from generator
+/// state `seed`: for load tools that need the demo's traffic without the UDP path.
+pub fn documents(seed: u64, end: f64) -> Vec<String> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    for _ in 0..4 {
+        rng.next();
+    }
+    request(&mut rng, end)
+        .iter()
+        .map(Value::to_string)
+        .collect()
+}
+
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

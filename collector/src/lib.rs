@@ -22,12 +22,12 @@
 //! - [`otlp`]: the OTLP/gRPC and OTLP/HTTP trace receivers, feeding translated spans through
 //!   the same validation and store writes as PutTraceSegments.
 //! - `embed`: the all-in-one process: the console at `/` (feature `console`) and an in-process
-//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); `demo`: the `--demo` traffic.
+//!   UDP receiver for `--udp`/`--demo` (feature `receiver`); [`demo`]: the `--demo` traffic.
 
 pub mod api;
 pub mod config;
 #[cfg(feature = "receiver")]
-mod demo;
+pub mod demo;
 mod embed;
 pub mod filter;
 pub mod graph;

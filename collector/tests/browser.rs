@@ -129,6 +129,18 @@ async fn the_console_in_chromium_map_traces_timeline_filter_and_live_tail() {
     .unwrap();
     check("the Node SDK", &out);
 
+    // A daemon's telemetry report, for the telemetry page.
+    let body = format!(
+        r#"{{"Hostname":"browser-test-host","TelemetryRecords":[{{"Timestamp":{},"SegmentsReceivedCount":120,"SegmentsSentCount":118,"SegmentsRejectedCount":2}}]}}"#,
+        now()
+    );
+    let put = tokio::task::spawn_blocking(move || {
+        pages::request(addr, "POST", "/TelemetryRecords", &body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+
     // Wait for the captured traces to be listed.
     let start = (earliest - 60.0).floor();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -181,6 +193,7 @@ async fn the_console_in_chromium_map_traces_timeline_filter_and_live_tail() {
         "ok live tail",
         "ok sampling rules: create, edit",
         "ok groups: create and delete",
+        "ok daemon telemetry is listed",
         "ok no console errors",
     ] {
         assert!(stdout.contains(needle), "{needle} missing:\n{stdout}");

@@ -217,3 +217,41 @@ async fn sampling_rules_and_groups_are_edited_through_the_api_and_cross_site_pos
     assert!(gone.starts_with("HTTP/1.1 303"), "{gone}");
     c.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_telemetry_is_read_back_and_shown() {
+    let dir = TempDir::new("console-telemetry");
+    let c = start_collector(dir.path(), |_| {}).await;
+    let addr = c.addr();
+    let body = format!(
+        r#"{{"Hostname":"web-1 <b>","EC2InstanceId":"i-0123456789abcdef0","TelemetryRecords":[{{"Timestamp":{},"SegmentsReceivedCount":120,"SegmentsSentCount":118,"SegmentsSpilloverCount":0,"SegmentsRejectedCount":2,"BackendConnectionErrors":{{"TimeoutCount":1,"ConnectionRefusedCount":0,"HTTPCode4XXCount":0,"HTTPCode5XXCount":3,"UnknownHostCount":0,"OtherCount":0}}}}]}}"#,
+        now()
+    );
+    let put =
+        tokio::task::spawn_blocking(move || request(addr, "POST", "/TelemetryRecords", &body))
+            .await
+            .unwrap();
+    assert_eq!(put.status, 200, "{}", put.body);
+    let json = get(addr, "/fluoro/telemetry?minutes=5").await;
+    assert_eq!(json.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let rec = &v["TelemetryRecords"][0];
+    assert_eq!(rec["Hostname"], "web-1 <b>");
+    assert_eq!(rec["Record"]["SegmentsSentCount"], 118);
+    let page = get(addr, "/telemetry?minutes=15").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("web-1 &#60;b&#62; · i-0123456789abcdef0"),
+        "{}",
+        page.body
+    );
+    for n in [
+        "<td class=\"num\">120</td>",
+        "<td class=\"num\">118</td>",
+        "<td class=\"num\">3</td>",
+    ] {
+        assert!(page.body.contains(n), "{n}");
+    }
+    c.shutdown().await.unwrap();
+}

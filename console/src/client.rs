@@ -1,8 +1,8 @@
 //! The console's only way to data: X-Ray API calls over HTTP to an endpoint (a
 //! `fluoro-collector`, or any server speaking the X-Ray API).
 //!
-//! Every call goes through [`ApiClient::call`], the one place where a request is built and
-//! sent; SigV4 signing for AWS endpoints belongs there (not linked in yet: see docs/console.md).
+//! Every call goes through one function (`ApiClient::send`, behind [`ApiClient::call`] and
+//! [`ApiClient::get`]), the one place where a request is built and sent; SigV4 signing for AWS endpoints belongs there (not linked in yet: see docs/console.md).
 
 use std::time::Duration;
 
@@ -111,6 +111,27 @@ impl ApiClient {
             operation: op.name(),
             reason: e.to_string(),
         })?;
+        self.send(Method::POST, op.path(), body, op.name()).await
+    }
+
+    /// `GET path` on the endpoint, decoded: Fluoro's own read paths that the X-Ray API lacks
+    /// (`/fluoro/telemetry`).
+    pub async fn get<Resp: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+        what: &'static str,
+    ) -> Result<Resp, ClientError> {
+        self.send(Method::GET, path_and_query, Vec::new(), what)
+            .await
+    }
+
+    async fn send<Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Vec<u8>,
+        what: &'static str,
+    ) -> Result<Resp, ClientError> {
         let transport = |reason: String| ClientError::Transport {
             endpoint: self.endpoint(),
             reason,
@@ -118,12 +139,12 @@ impl ApiClient {
         let uri = Uri::builder()
             .scheme("http")
             .authority(self.authority.as_str())
-            .path_and_query(op.path())
+            .path_and_query(path_and_query)
             .build()
             .map_err(|e| transport(e.to_string()))?;
         // The one place a request is built: SigV4 signing for AWS endpoints goes here.
         let request = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(uri)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)))
@@ -163,7 +184,7 @@ impl ApiClient {
             });
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            operation: op.name(),
+            operation: what,
             reason: e.to_string(),
         })
     }

@@ -1,6 +1,7 @@
 //! Operations pages: sampling rules and groups, listed and edited through the X-Ray API
 //! (`GetSamplingRules`, `CreateSamplingRule`, `UpdateSamplingRule`, `DeleteSamplingRule`,
-//! `GetGroups`, `CreateGroup`, `UpdateGroup`, `DeleteGroup`).
+//! `GetGroups`, `CreateGroup`, `UpdateGroup`, `DeleteGroup`), and daemon telemetry, read from
+//! the collector's own `GET /fluoro/telemetry` (the X-Ray API cannot read it back).
 //!
 //! Changes are HTML form posts answered with a redirect (303) or, when the API refuses them, the
 //! form again with the API's message. Posts from another origin are refused: the console has no
@@ -17,8 +18,8 @@ use fluoro_proto::api::{
     CreateGroupRequest, CreateGroupResponse, CreateSamplingRuleRequest, CreateSamplingRuleResponse,
     DeleteGroupRequest, DeleteGroupResponse, DeleteSamplingRuleRequest, DeleteSamplingRuleResponse,
     GetGroupsRequest, GetGroupsResponse, GetSamplingRulesRequest, GetSamplingRulesResponse, Group,
-    Operation, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate, UpdateGroupRequest,
-    UpdateGroupResponse, UpdateSamplingRuleRequest, UpdateSamplingRuleResponse,
+    Operation, SamplingRule, SamplingRuleRecord, SamplingRuleUpdate, StoredTelemetryResponse,
+    UpdateGroupRequest, UpdateGroupResponse, UpdateSamplingRuleRequest, UpdateSamplingRuleResponse,
 };
 use serde::Deserialize;
 
@@ -510,6 +511,111 @@ pub(crate) async fn groups_delete(
     {
         Ok(_) => see_other("/groups"),
         Err(e) => groups_page(&api, None, Some(e.to_string()), None).await,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Daemon telemetry
+
+/// One telemetry record as listed.
+#[derive(Debug, Clone)]
+struct TelemetryRow {
+    received: String,
+    interval_end: String,
+    source: String,
+    received_count: i32,
+    sent: i32,
+    spillover: i32,
+    rejected: i32,
+    timeouts: i32,
+    refused: i32,
+    http_4xx: i32,
+    http_5xx: i32,
+    other_errors: i32,
+}
+
+#[derive(Template)]
+#[template(path = "telemetry.html")]
+struct TelemetryPage {
+    nav: &'static str,
+    minutes: u32,
+    choices: Vec<(u32, &'static str)>,
+    rows: Vec<TelemetryRow>,
+    /// Why nothing can be shown (the endpoint has no telemetry read path).
+    unavailable: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct TelemetryQuery {
+    minutes: Option<String>,
+}
+
+pub(crate) async fn telemetry(
+    State(api): State<ApiClient>,
+    Query(q): Query<TelemetryQuery>,
+) -> Response {
+    let minutes = q
+        .minutes
+        .and_then(|m| m.parse::<u32>().ok())
+        .filter(|m| (1..=43_200).contains(m))
+        .unwrap_or(60);
+    let mut page = TelemetryPage {
+        nav: "telemetry",
+        minutes,
+        choices: vec![(15, "15m"), (60, "1h"), (360, "6h"), (1440, "24h")],
+        rows: Vec::new(),
+        unavailable: None,
+    };
+    match api
+        .get::<StoredTelemetryResponse>(
+            &format!("/fluoro/telemetry?minutes={minutes}"),
+            "telemetry",
+        )
+        .await
+    {
+        Ok(r) => {
+            page.rows = r
+                .telemetry_records
+                .iter()
+                .map(|t| {
+                    let rec = &t.record;
+                    let be = rec.backend_connection_errors.unwrap_or_default();
+                    let source = [
+                        t.hostname.as_deref(),
+                        t.ec2_instance_id.as_deref(),
+                        t.resource_arn.as_deref(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" · ");
+                    TelemetryRow {
+                        received: format_time(t.received_at.0),
+                        interval_end: format_time(rec.timestamp.0),
+                        source,
+                        received_count: rec.segments_received_count.unwrap_or(0),
+                        sent: rec.segments_sent_count.unwrap_or(0),
+                        spillover: rec.segments_spillover_count.unwrap_or(0),
+                        rejected: rec.segments_rejected_count.unwrap_or(0),
+                        timeouts: be.timeout_count.unwrap_or(0),
+                        refused: be.connection_refused_count.unwrap_or(0),
+                        http_4xx: be.http_code_4xx_count.unwrap_or(0),
+                        http_5xx: be.http_code_5xx_count.unwrap_or(0),
+                        other_errors: be.other_count.unwrap_or(0)
+                            + be.unknown_host_count.unwrap_or(0),
+                    }
+                })
+                .collect();
+            html(StatusCode::OK, &page)
+        }
+        Err(ClientError::Api { status: 404, .. }) => {
+            page.unavailable = Some(format!(
+                "{} does not serve /fluoro/telemetry: the X-Ray API has no operation that reads daemon telemetry back, only fluoro-collector keeps it.",
+                api.endpoint()
+            ));
+            html(StatusCode::OK, &page)
+        }
+        Err(e) => api_error("telemetry", &api, &e),
     }
 }
 

@@ -64,6 +64,7 @@ pub(crate) fn router(api: ApiClient) -> Router {
         .route("/groups", get(ops::groups))
         .route("/groups/save", post(ops::groups_save))
         .route("/groups/delete", post(ops::groups_delete))
+        .route("/telemetry", get(ops::telemetry))
         .route("/static/console.css", get(assets::css))
         .route("/static/console.js", get(assets::js))
         .with_state(api)

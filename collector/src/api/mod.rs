@@ -11,6 +11,7 @@ mod sampling;
 pub mod sigv4;
 
 pub use sampling::ensure_default_rule;
+mod telemetry_read;
 mod traces;
 
 use std::sync::Arc;
@@ -87,6 +88,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/fluoro/telemetry", get(telemetry_read::get_telemetry))
         .fallback(dispatch)
         .with_state(state)
 }

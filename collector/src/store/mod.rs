@@ -18,6 +18,7 @@ pub mod cache;
 pub mod groups;
 pub mod sampling;
 pub mod schema;
+pub mod telemetry;
 pub mod traces;
 
 use std::path::{Path, PathBuf};

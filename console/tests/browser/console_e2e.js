@@ -203,6 +203,11 @@ async function main() {
   assert.strictEqual(await page.locator('#groups tr[data-group="orders"]').count(), 0);
   ok('groups: create and delete');
 
+  await page.goto(`${BASE}/telemetry?minutes=60`);
+  const telemetry = await page.$$eval('#telemetry tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert(telemetry.some((t) => /browser-test-host/.test(t) && /118/.test(t)), `telemetry rows: ${telemetry}`);
+  ok('daemon telemetry is listed');
+
   // The bad-filter page answers 400 on purpose; Chromium logs that as a failed load.
   // So does a refused rule.
   const unexpected = problems.filter((p) => !/status of 400/.test(p));

@@ -106,3 +106,40 @@ pub struct BackendConnectionErrors {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub other_count: Option<i32>,
 }
+
+/// Fluoro's own read path for stored daemon telemetry (`GET /fluoro/telemetry?minutes=N`): the
+/// X-Ray API has no operation that reads `PutTelemetryRecords` back. Not an AWS shape.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StoredTelemetryResponse {
+    /// Records received in the window, newest first.
+    #[serde(default)]
+    pub telemetry_records: Vec<StoredTelemetry>,
+}
+
+/// One stored telemetry record with who sent it and when it arrived.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StoredTelemetry {
+    /// When the collector received it.
+    pub received_at: EpochSeconds,
+    /// The daemon host's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The daemon host's EC2 instance id.
+    #[serde(
+        rename = "EC2InstanceId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ec2_instance_id: Option<String>,
+    /// The daemon's resource ARN.
+    #[serde(
+        rename = "ResourceARN",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub resource_arn: Option<String>,
+    /// The record as the daemon sent it.
+    pub record: TelemetryRecord,
+}

@@ -126,12 +126,14 @@ impl DaemonProcess {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let line = strip_ansi(&line);
+                // Logged before the listening line is handed over, so `log_text` holds it
+                // as soon as `spawn` returns.
+                l.lock().unwrap().push(line.clone());
                 if line.contains("fluoro-daemon listening")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(line.clone());
+                    let _ = tx.send(line);
                 }
-                l.lock().unwrap().push(line);
             }
         });
         let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {

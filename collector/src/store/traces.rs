@@ -291,6 +291,11 @@ pub fn decode_terms(blob: &[u8]) -> Vec<i64> {
         .collect()
 }
 
+/// The hour partition of the term index.
+fn term_hour(id_time: i64) -> i64 {
+    id_time.div_euclid(3600)
+}
+
 /// Removes a trace's rows from the term index.
 pub fn remove_terms(
     conn: &Connection,
@@ -300,10 +305,11 @@ pub fn remove_terms(
 ) -> Result<(), StoreError> {
     let Some(blob) = terms else { return Ok(()) };
     let mut del = conn.prepare_cached(
-        "DELETE FROM trace_terms WHERE term = ?1 AND id_time = ?2 AND trace_key = ?3",
+        "DELETE FROM trace_terms
+         WHERE hour = ?1 AND term = ?2 AND id_time = ?3 AND trace_key = ?4",
     )?;
     for t in decode_terms(blob) {
-        del.execute(params![t, id_time, key])?;
+        del.execute(params![term_hour(id_time), t, id_time, key])?;
     }
     Ok(())
 }
@@ -316,10 +322,11 @@ pub fn add_terms(
     terms: &[i64],
 ) -> Result<(), StoreError> {
     let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO trace_terms (term, id_time, trace_key) VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO trace_terms (hour, term, id_time, trace_key)
+         VALUES (?1, ?2, ?3, ?4)",
     )?;
     for t in terms {
-        ins.execute(params![t, id_time, key])?;
+        ins.execute(params![term_hour(id_time), t, id_time, key])?;
     }
     Ok(())
 }
@@ -355,22 +362,40 @@ pub fn list_candidates(
     }
     let (lo, hi) = (start.ceil() as i64, end.ceil() as i64);
     let (after_time, after_key) = after.map_or((i64::MAX, i64::MAX), |(t, k)| (t as i64, k));
-    // The most selective driver, by a bounded count over the window.
+    // Hours to visit, newest first: within the window, the stored traces' span (a window of
+    // years costs no more than the data) and below the cursor.
+    let (first, last): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT min(id_time), max(id_time) FROM traces")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return plain(conn);
+    };
+    let bottom = term_hour(lo.max(first));
+    let top = term_hour((hi - 1).min(last).min(after_time));
+    let hours: Vec<i64> = (bottom..=top).rev().collect();
     let placeholders = |n: usize| vec!["?"; n].join(",");
+    // The most selective driver, by a bounded count over the window.
     let mut best: Option<(usize, &Vec<i64>)> = None;
     for d in &drivers {
         let sql = format!(
             "SELECT count(*) FROM (SELECT 1 FROM trace_terms
-             WHERE term IN ({}) AND id_time >= ? AND id_time < ? LIMIT 5000)",
+             WHERE hour = ? AND term IN ({}) AND id_time >= ? AND id_time < ? LIMIT ?)",
             placeholders(d.len())
         );
-        let mut args: Vec<i64> = d.clone();
-        args.extend([lo, hi]);
-        let n: i64 = conn
-            .prepare_cached(&sql)?
-            .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
-        if best.is_none_or(|(b, _)| (n as usize) < b) {
-            best = Some((n as usize, d));
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut n = 0usize;
+        for &h in &hours {
+            let mut args: Vec<i64> = vec![h];
+            args.extend(d.iter().copied());
+            args.extend([lo, hi, (ESTIMATE_CAP - n) as i64]);
+            let c: i64 = stmt.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+            n += c as usize;
+            if n >= ESTIMATE_CAP || best.is_some_and(|(b, _)| n >= b) {
+                break;
+            }
+        }
+        if best.is_none_or(|(b, _)| n < b) {
+            best = Some((n, d));
         }
     }
     let Some((_, driver)) = best else {
@@ -378,19 +403,35 @@ pub fn list_candidates(
     };
     let sql = format!(
         "SELECT id_time, trace_key FROM trace_terms
-         WHERE term IN ({}) AND id_time >= ? AND id_time < ?
+         WHERE hour = ? AND term IN ({}) AND id_time >= ? AND id_time < ?
            AND (id_time < ? OR (id_time = ? AND trace_key < ?))
          ORDER BY id_time DESC, trace_key DESC LIMIT ?",
         placeholders(driver.len())
     );
-    let mut args: Vec<i64> = driver.clone();
-    args.extend([lo, hi, after_time, after_time, after_key, limit as i64]);
-    let mut indexed: Vec<(i64, i64)> = conn
-        .prepare_cached(&sql)?
-        .query_map(rusqlite::params_from_iter(args), |r| {
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut indexed: Vec<(i64, i64)> = Vec::new();
+    for &h in &hours {
+        let mut args: Vec<i64> = vec![h];
+        args.extend(driver.iter().copied());
+        args.extend([
+            lo,
+            hi,
+            after_time,
+            after_time,
+            after_key,
+            (limit - indexed.len()) as i64,
+        ]);
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
             Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
+        })?;
+        for row in rows {
+            indexed.push(row?);
+        }
+        if indexed.len() >= limit {
+            break;
+        }
+    }
+    // Several driver facts of one trace come back as neighbours.
     indexed.dedup();
     let unsettled: Vec<(i64, i64)> = conn
         .prepare_cached(
@@ -448,6 +489,9 @@ pub fn list_candidates(
         exhausted,
     })
 }
+
+/// Rows a driver's selectivity is counted up to.
+const ESTIMATE_CAP: usize = 5000;
 
 /// trace_id, updated_at, revision, settled_revision, terms.
 type CandidateRow = (Vec<u8>, f64, i64, i64, Option<Vec<u8>>);

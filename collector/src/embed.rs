@@ -30,18 +30,29 @@ pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Adds the console's pages to the API router. Not mounted when SigV4 verification is on: the
-/// console does not sign its calls yet, so every page would fail.
+/// Adds the console's pages to the API router. With SigV4 verification on (`--auth-keys`),
+/// `key` is the file's first `(access key id, secret)`: the console signs every call with it,
+/// for `region` (the collector's own), so its pages work as for any client.
 #[cfg(feature = "console")]
-pub(crate) fn mount_console(app: Router, api: SocketAddr, auth: bool) -> Result<Router, RunError> {
-    if auth {
-        tracing::warn!(
-            "the console is not served with --auth-keys (it does not sign its API calls yet); run fluoro-console separately"
-        );
-        return Ok(app);
-    }
-    let client = fluoro_console::ApiClient::new(&format!("http://{}", loopback(api)))
+pub(crate) fn mount_console(
+    app: Router,
+    api: SocketAddr,
+    key: Option<(String, String)>,
+    region: &str,
+) -> Result<Router, RunError> {
+    let mut client = fluoro_console::ApiClient::new(&format!("http://{}", loopback(api)))
         .map_err(|e| RunError::Embedded(e.to_string()))?;
+    if let Some((access_key_id, secret_access_key)) = key {
+        tracing::info!(%access_key_id, "console signs its API calls with the first --auth-keys key");
+        client = client.with_fixed_credentials(
+            region,
+            fluoro_proto::sigv4::Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: None,
+            },
+        );
+    }
     tracing::info!(
         "console on http://{}/ (service map, traces, timelines)",
         loopback(api)
@@ -54,7 +65,8 @@ pub(crate) fn mount_console(app: Router, api: SocketAddr, auth: bool) -> Result<
 pub(crate) fn mount_console(
     app: Router,
     _api: SocketAddr,
-    _auth: bool,
+    _key: Option<(String, String)>,
+    _region: &str,
 ) -> Result<Router, RunError> {
     Ok(app)
 }

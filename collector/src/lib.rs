@@ -169,9 +169,14 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
     );
     let otlp = otlp::Receivers::start(&config, &store, &metrics).await?;
     let embedding = config.clone();
-    let auth_on = auth.is_some();
+    // The mounted console signs its calls with the first key, so it works with auth on.
+    let console_key = auth.as_ref().map(|k| {
+        let (id, secret) = k.first();
+        (id.to_owned(), secret.to_owned())
+    });
+    let console_region = config.region.clone();
     let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
-    let app = embed::mount_console(api::router(state), addr, auth_on)?;
+    let app = embed::mount_console(api::router(state), addr, console_key, &console_region)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

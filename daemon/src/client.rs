@@ -1,6 +1,6 @@
 //! HTTP to the endpoint: `PutTraceSegments` for the forwarder and the spool, telemetry, and
 //! request forwarding for the sampling proxy. One pooled HTTP/1.1 client (hyper, with TLS and an
-//! optional `CONNECT` proxy from [`crate::connect`]) shared by all of them; every request is
+//! optional `CONNECT` proxy from `fluoro_aws::connect`) shared by all of them; every request is
 //! SigV4-signed on the way out when there is a [`Signer`].
 
 use std::sync::Arc;

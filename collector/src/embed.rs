@@ -123,9 +123,15 @@ impl Extras {
     }
 }
 
-/// Starts the receiver (and the demo) that `config` asks for, forwarding to `api`.
+/// Starts the receiver (and the demo) that `config` asks for, forwarding to `api`; with
+/// `--auth-keys`, `key` is the file's first key and the receiver signs with it (for the
+/// collector's `--region`), as any daemon pointed at this collector would.
 #[cfg(feature = "receiver")]
-pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Extras, RunError> {
+pub(crate) async fn start_extras(
+    config: &Config,
+    api: SocketAddr,
+    key: Option<(String, String)>,
+) -> Result<Extras, RunError> {
     let udp = match (config.udp, config.demo) {
         (Some(a), _) => a,
         (None, true) => SocketAddr::from((Ipv4Addr::LOCALHOST, crate::demo::DEFAULT_UDP_PORT)),
@@ -134,6 +140,14 @@ pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Ext
     let mut dc = fluoro_daemon::Config::for_endpoint(format!("http://{}", loopback(api)));
     dc.udp_addr = udp;
     dc.tcp_addr = udp;
+    if let Some((id, secret)) = &key {
+        dc.region = Some(config.region.clone());
+        dc.local_mode = true;
+        dc.env = fluoro_daemon::config::Vars::from([
+            ("AWS_ACCESS_KEY_ID", id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ]);
+    }
     let daemon = fluoro_daemon::start(dc)
         .await
         .map_err(|e| RunError::Embedded(format!("in-process UDP receiver: {e}")))?;
@@ -160,7 +174,11 @@ pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Ext
 
 /// Without the `receiver` feature, `--udp` and `--demo` are refused.
 #[cfg(not(feature = "receiver"))]
-pub(crate) async fn start_extras(config: &Config, _api: SocketAddr) -> Result<Extras, RunError> {
+pub(crate) async fn start_extras(
+    config: &Config,
+    _api: SocketAddr,
+    _key: Option<(String, String)>,
+) -> Result<Extras, RunError> {
     if config.udp.is_some() || config.demo {
         return Err(RunError::Config(crate::config::ConfigError(
             "--udp and --demo need the `receiver` feature, which this build lacks".into(),

@@ -263,10 +263,16 @@ const AUTH_KEYS: &str = "# first key: the mounted console signs with it\nAKIDCON
 
 /// A collector verifying SigV4 with [`AUTH_KEYS`], holding one trace of service `auth-svc` put
 /// by a signed client (the second key: any key of the file is accepted); its trace id.
-async fn signed_collector(dir: &TempDir) -> (fluoro_collector::Collector, String) {
+async fn signed_collector(dir: &TempDir, udp: bool) -> (fluoro_collector::Collector, String) {
     let keys = dir.path().join("keys");
     std::fs::write(&keys, AUTH_KEYS).unwrap();
-    let c = start_collector(dir.path(), |c| c.auth_keys = Some(keys)).await;
+    let c = start_collector(dir.path(), |c| {
+        c.auth_keys = Some(keys);
+        if udp {
+            c.udp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+    })
+    .await;
     let t = now();
     let trace_id = format!("1-{:08x}-00000000000000000000a0a0", t as u32);
     let doc = serde_json::json!({
@@ -324,10 +330,33 @@ async fn pages_show_the_trace(addr: SocketAddr, trace_id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_mounted_console_signs_with_the_first_auth_key() {
+async fn the_mounted_console_and_receiver_sign_with_the_first_auth_key() {
     let dir = TempDir::new("console-auth-mounted");
-    let (c, trace_id) = signed_collector(&dir).await;
+    let (c, trace_id) = signed_collector(&dir, true).await;
     pages_show_the_trace(c.addr(), &trace_id).await;
+    // A datagram through the in-process receiver, which signs its PutTraceSegments too.
+    let t = now();
+    let doc = serde_json::json!({
+        "id": "a0000000000000b1", "name": "udp-svc",
+        "trace_id": format!("1-{:08x}-00000000000000000000b0b0", t as u32),
+        "start_time": t - 1.0, "end_time": t - 0.5,
+    });
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(
+        format!("{{\"format\":\"json\",\"version\":1}}\n{doc}").as_bytes(),
+        c.udp_addr().unwrap(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let map = get(c.addr(), "/map?range=5m").await;
+        assert_eq!(map.status, 200, "{}", map.body);
+        if map.body.contains("data-name=\"udp-svc\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "udp-svc never reached the map");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     c.shutdown().await.unwrap();
 }
 
@@ -369,7 +398,7 @@ async fn standalone_console(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standalone_console_signs_with_the_credential_chain() {
     let dir = TempDir::new("console-auth-standalone");
-    let (c, trace_id) = signed_collector(&dir).await;
+    let (c, trace_id) = signed_collector(&dir, false).await;
     let base = [
         ("AWS_EC2_METADATA_DISABLED", "true"),
         ("HOME", "/nonexistent"),

@@ -1,11 +1,11 @@
-//! Connections to the endpoint, STS and metadata services: TCP, optionally through an HTTP
+//! Connections to the X-Ray endpoint, STS and metadata services: TCP, optionally through an HTTP
 //! `CONNECT` proxy (`-p`/`ProxyAddress`, else `HTTPS_PROXY`), then TLS for `https://` URLs.
 //!
 //! TLS is rustls with the `ring` provider; the roots are Mozilla's (webpki-roots, compiled in,
 //! so a container without CA files works) plus the PEM certificates of `AWS_CA_BUNDLE` when it
 //! is set. `NoVerifySSL: true` in the daemon's `cfg.yaml` (the console's `--no-verify-ssl`) turns
-//! certificate verification off, as in the AWS daemon (the handshake signatures are still checked, so the peer holds the key of the
-//! certificate it shows, whatever that certificate is).
+//! certificate verification off, as in the AWS daemon (the handshake signatures are still
+//! checked, so the peer holds the key of the certificate it shows, whatever that certificate is).
 
 use std::future::Future;
 use std::path::Path;

@@ -30,18 +30,29 @@ pub(crate) fn loopback(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Adds the console's pages to the API router. Not mounted when SigV4 verification is on: the
-/// console does not sign its calls yet, so every page would fail.
+/// Adds the console's pages to the API router. With SigV4 verification on (`--auth-keys`),
+/// `key` is the file's first `(access key id, secret)`: the console signs every call with it,
+/// for `region` (the collector's own), so its pages work as for any client.
 #[cfg(feature = "console")]
-pub(crate) fn mount_console(app: Router, api: SocketAddr, auth: bool) -> Result<Router, RunError> {
-    if auth {
-        tracing::warn!(
-            "the console is not served with --auth-keys (it does not sign its API calls yet); run fluoro-console separately"
-        );
-        return Ok(app);
-    }
-    let client = fluoro_console::ApiClient::new(&format!("http://{}", loopback(api)))
+pub(crate) fn mount_console(
+    app: Router,
+    api: SocketAddr,
+    key: Option<(String, String)>,
+    region: &str,
+) -> Result<Router, RunError> {
+    let mut client = fluoro_console::ApiClient::new(&format!("http://{}", loopback(api)))
         .map_err(|e| RunError::Embedded(e.to_string()))?;
+    if let Some((access_key_id, secret_access_key)) = key {
+        tracing::info!(%access_key_id, "console signs its API calls with the first --auth-keys key");
+        client = client.with_fixed_credentials(
+            region,
+            fluoro_proto::sigv4::Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: None,
+            },
+        );
+    }
     tracing::info!(
         "console on http://{}/ (service map, traces, timelines)",
         loopback(api)
@@ -54,7 +65,8 @@ pub(crate) fn mount_console(app: Router, api: SocketAddr, auth: bool) -> Result<
 pub(crate) fn mount_console(
     app: Router,
     _api: SocketAddr,
-    _auth: bool,
+    _key: Option<(String, String)>,
+    _region: &str,
 ) -> Result<Router, RunError> {
     Ok(app)
 }
@@ -111,9 +123,15 @@ impl Extras {
     }
 }
 
-/// Starts the receiver (and the demo) that `config` asks for, forwarding to `api`.
+/// Starts the receiver (and the demo) that `config` asks for, forwarding to `api`; with
+/// `--auth-keys`, `key` is the file's first key and the receiver signs with it (for the
+/// collector's `--region`), as any daemon pointed at this collector would.
 #[cfg(feature = "receiver")]
-pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Extras, RunError> {
+pub(crate) async fn start_extras(
+    config: &Config,
+    api: SocketAddr,
+    key: Option<(String, String)>,
+) -> Result<Extras, RunError> {
     let udp = match (config.udp, config.demo) {
         (Some(a), _) => a,
         (None, true) => SocketAddr::from((Ipv4Addr::LOCALHOST, crate::demo::DEFAULT_UDP_PORT)),
@@ -122,6 +140,14 @@ pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Ext
     let mut dc = fluoro_daemon::Config::for_endpoint(format!("http://{}", loopback(api)));
     dc.udp_addr = udp;
     dc.tcp_addr = udp;
+    if let Some((id, secret)) = &key {
+        dc.region = Some(config.region.clone());
+        dc.local_mode = true;
+        dc.env = fluoro_daemon::config::Vars::from([
+            ("AWS_ACCESS_KEY_ID", id.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+        ]);
+    }
     let daemon = fluoro_daemon::start(dc)
         .await
         .map_err(|e| RunError::Embedded(format!("in-process UDP receiver: {e}")))?;
@@ -148,7 +174,11 @@ pub(crate) async fn start_extras(config: &Config, api: SocketAddr) -> Result<Ext
 
 /// Without the `receiver` feature, `--udp` and `--demo` are refused.
 #[cfg(not(feature = "receiver"))]
-pub(crate) async fn start_extras(config: &Config, _api: SocketAddr) -> Result<Extras, RunError> {
+pub(crate) async fn start_extras(
+    config: &Config,
+    _api: SocketAddr,
+    _key: Option<(String, String)>,
+) -> Result<Extras, RunError> {
     if config.udp.is_some() || config.demo {
         return Err(RunError::Config(crate::config::ConfigError(
             "--udp and --demo need the `receiver` feature, which this build lacks".into(),

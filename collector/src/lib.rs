@@ -169,9 +169,15 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
     );
     let otlp = otlp::Receivers::start(&config, &store, &metrics).await?;
     let embedding = config.clone();
-    let auth_on = auth.is_some();
+    // The mounted console and the in-process receiver sign their calls with the first key, so
+    // they work with auth on.
+    let first_key = auth.as_ref().map(|k| {
+        let (id, secret) = k.first();
+        (id.to_owned(), secret.to_owned())
+    });
+    let console_region = config.region.clone();
     let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
-    let app = embed::mount_console(api::router(state), addr, auth_on)?;
+    let app = embed::mount_console(api::router(state), addr, first_key.clone(), &console_region)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -180,7 +186,7 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
             })
             .await
     });
-    let extras = match embed::start_extras(&embedding, addr).await {
+    let extras = match embed::start_extras(&embedding, addr, first_key).await {
         Ok(e) => e,
         Err(e) => {
             let _ = stop.send(());

@@ -255,3 +255,181 @@ async fn daemon_telemetry_is_read_back_and_shown() {
     }
     c.shutdown().await.unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// SigV4 (issue 6): the console against a collector with --auth-keys.
+
+const AUTH_KEYS: &str = "# first key: the mounted console signs with it\nAKIDCONSOLEFIRST first/secret\nAKIDOTHER other-secret\n";
+
+/// A collector verifying SigV4 with [`AUTH_KEYS`], holding one trace of service `auth-svc` put
+/// by a signed client (the second key: any key of the file is accepted); its trace id.
+async fn signed_collector(dir: &TempDir, udp: bool) -> (fluoro_collector::Collector, String) {
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, AUTH_KEYS).unwrap();
+    let c = start_collector(dir.path(), |c| {
+        c.auth_keys = Some(keys);
+        if udp {
+            c.udp = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+    })
+    .await;
+    let t = now();
+    let trace_id = format!("1-{:08x}-00000000000000000000a0a0", t as u32);
+    let doc = serde_json::json!({
+        "id": "a0000000000000a1", "trace_id": trace_id, "name": "auth-svc",
+        "start_time": t - 1.0, "end_time": t - 0.5,
+    });
+    let putter = fluoro_console::ApiClient::new(&format!("http://{}", c.addr()))
+        .unwrap()
+        .with_fixed_credentials(
+            "us-east-1",
+            fluoro_proto::sigv4::Credentials {
+                access_key_id: "AKIDOTHER".into(),
+                secret_access_key: "other-secret".into(),
+                session_token: None,
+            },
+        );
+    let put: fluoro_proto::api::PutTraceSegmentsResponse = putter
+        .call(
+            fluoro_proto::api::Operation::PutTraceSegments,
+            &fluoro_proto::api::PutTraceSegmentsRequest {
+                trace_segment_documents: vec![doc.to_string()],
+            },
+        )
+        .await
+        .unwrap();
+    assert!(put.unprocessed_trace_segments.is_empty());
+    // Unsigned calls are refused: auth is really on.
+    let addr = c.addr();
+    let unsigned = tokio::task::spawn_blocking(move || {
+        request(
+            addr,
+            "POST",
+            "/TraceSummaries",
+            r#"{"StartTime":0,"EndTime":1}"#,
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(unsigned.status, 403, "{}", unsigned.body);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (c, trace_id)
+}
+
+/// The map, traces and trace pages of a console at `addr` show the signed collector's trace.
+async fn pages_show_the_trace(addr: SocketAddr, trace_id: &str) {
+    let map = get(addr, "/map?range=5m").await;
+    assert_eq!(map.status, 200, "{}", map.body);
+    assert!(map.body.contains("data-name=\"auth-svc\""), "{}", map.body);
+    let list = get(addr, "/traces?range=5m").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains(trace_id), "{}", list.body);
+    let trace = get(addr, &format!("/traces/{trace_id}")).await;
+    assert_eq!(trace.status, 200, "{}", trace.body);
+    assert!(trace.body.contains("auth-svc"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mounted_console_and_receiver_sign_with_the_first_auth_key() {
+    let dir = TempDir::new("console-auth-mounted");
+    let (c, trace_id) = signed_collector(&dir, true).await;
+    pages_show_the_trace(c.addr(), &trace_id).await;
+    // A datagram through the in-process receiver, which signs its PutTraceSegments too.
+    let t = now();
+    let doc = serde_json::json!({
+        "id": "a0000000000000b1", "name": "udp-svc",
+        "trace_id": format!("1-{:08x}-00000000000000000000b0b0", t as u32),
+        "start_time": t - 1.0, "end_time": t - 0.5,
+    });
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.send_to(
+        format!("{{\"format\":\"json\",\"version\":1}}\n{doc}").as_bytes(),
+        c.udp_addr().unwrap(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let map = get(c.addr(), "/map?range=5m").await;
+        assert_eq!(map.status, 200, "{}", map.body);
+        if map.body.contains("data-name=\"udp-svc\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "udp-svc never reached the map");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    c.shutdown().await.unwrap();
+}
+
+/// A standalone console (the library `run`, as the binary calls it) with `--sign --region`,
+/// credentials given as its environment.
+async fn standalone_console(
+    api: SocketAddr,
+    env: &[(&str, &str)],
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let mut config = <fluoro_console::Config as clap::Parser>::parse_from([
+        "fluoro-console",
+        "--api",
+        &format!("http://{api}"),
+        "--listen",
+        "127.0.0.1:0",
+        "--sign",
+        "--region",
+        "us-east-1",
+    ]);
+    config.env = fluoro_console::Vars(
+        env.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(fluoro_console::run(
+        config,
+        move |a| {
+            let _ = ready_tx.send(a);
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    (ready_rx.await.unwrap(), stop_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standalone_console_signs_with_the_credential_chain() {
+    let dir = TempDir::new("console-auth-standalone");
+    let (c, trace_id) = signed_collector(&dir, false).await;
+    let base = [
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("HOME", "/nonexistent"),
+        ("AWS_ACCESS_KEY_ID", "AKIDCONSOLEFIRST"),
+    ];
+    let mut good = base.to_vec();
+    good.push(("AWS_SECRET_ACCESS_KEY", "first/secret"));
+    let (console, stop) = standalone_console(c.addr(), &good).await;
+    pages_show_the_trace(console, &trace_id).await;
+    let _ = stop.send(());
+
+    // A wrong secret: the page shows the API's refusal, the console keeps serving.
+    let mut wrong = base.to_vec();
+    wrong.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret"));
+    let (console, stop) = standalone_console(c.addr(), &wrong).await;
+    for path in ["/map?range=5m", "/traces?range=5m"] {
+        let page = get(console, path).await;
+        assert_eq!(page.status, 502, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("The X-Ray API call failed")
+                && page.body.contains("InvalidSignatureException"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    // No credentials at all: the page says why nothing was sent.
+    let _ = stop.send(());
+    let (console, stop) = standalone_console(c.addr(), &base[..2]).await;
+    let page = get(console, "/map?range=5m").await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("no AWS credentials"), "{}", page.body);
+    let _ = stop.send(());
+    c.shutdown().await.unwrap();
+}

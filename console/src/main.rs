@@ -9,7 +9,7 @@ use fluoro_console::{Config, RunError};
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
-    let config = match Config::try_parse() {
+    let mut config = match Config::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    config.env = fluoro_console::process_env();
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

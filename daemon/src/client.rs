@@ -1,6 +1,6 @@
 //! HTTP to the endpoint: `PutTraceSegments` for the forwarder and the spool, telemetry, and
 //! request forwarding for the sampling proxy. One pooled HTTP/1.1 client (hyper, with TLS and an
-//! optional `CONNECT` proxy from [`crate::connect`]) shared by all of them; every request is
+//! optional `CONNECT` proxy from `fluoro_aws::connect`) shared by all of them; every request is
 //! SigV4-signed on the way out when there is a [`Signer`].
 
 use std::sync::Arc;
@@ -10,9 +10,9 @@ use fluoro_proto::api::{Operation, PutTraceSegmentsResponse};
 use hyper::body::Bytes;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 
-use crate::aws::Signer;
 use crate::config::ConfigError;
-use crate::connect::{ExchangeError, HttpClient};
+use fluoro_aws::Signer;
+use fluoro_aws::connect::{ExchangeError, HttpClient};
 
 /// Whole-request timeout of one `PutTraceSegments` call (the AWS daemon uses 2 s; a busy local
 /// collector may take longer to answer a burst).
@@ -103,7 +103,7 @@ pub enum SendError {
     Request(String),
     /// The request must be signed and no credentials could be had.
     #[error(transparent)]
-    Credentials(#[from] crate::aws::CredentialsError),
+    Credentials(#[from] fluoro_aws::CredentialsError),
 }
 
 impl From<ExchangeError> for SendError {
@@ -231,7 +231,7 @@ impl Client {
                 Err(_) => {}
             }
         }
-        Ok(crate::connect::exchange(&self.http, req, timeout).await?)
+        Ok(fluoro_aws::connect::exchange(&self.http, req, timeout).await?)
     }
 }
 
@@ -286,7 +286,7 @@ mod tests {
         assert!(!status(413).is_retryable());
         assert!(SendError::Connect("refused".into()).is_retryable());
         assert!(SendError::Timeout(PUT_TIMEOUT).is_retryable());
-        let no_creds = SendError::Credentials(crate::aws::CredentialsError("none".into()));
+        let no_creds = SendError::Credentials(fluoro_aws::CredentialsError("none".into()));
         assert!(no_creds.is_retryable());
         assert_eq!(no_creds.kind(), "credentials");
         assert_eq!(status(429).kind(), "http_429");

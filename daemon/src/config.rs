@@ -9,7 +9,6 @@
 //!
 //! Owns no I/O beyond reading the config file; depends on clap and yaml-rust2 only.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -137,39 +136,12 @@ pub struct Cli {
     pub telemetry_interval: Option<String>,
 }
 
-/// Environment variables the daemon reads ([`ENV_VARS`]); `Debug` shows names, never values.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Vars(pub BTreeMap<String, String>);
-
-impl std::fmt::Debug for Vars {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.0.keys()).finish()
-    }
-}
-
-impl Vars {
-    /// The value of `name`, when set and not empty.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
-}
-
-impl<const N: usize> From<[(&str, &str); N]> for Vars {
-    fn from(pairs: [(&str, &str); N]) -> Vars {
-        Vars(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-    }
-}
+/// Environment variables, passed explicitly (the type lives in `fluoro-aws`, whose credential
+/// chain reads them).
+pub use fluoro_aws::Vars;
 
 /// The environment variables the daemon reads: the region, the outbound proxy, the AWS
-/// credential chain (see [`crate::aws::credentials`]), extra trusted certificates, and the host
+/// credential chain (see `fluoro_aws::credentials`), extra trusted certificates, and the host
 /// name reported in telemetry.
 pub const ENV_VARS: [&str; 19] = [
     "AWS_REGION",
@@ -647,7 +619,7 @@ impl Config {
                 // only in AWS_REGION (set everywhere in ECS and Lambda) does not.
                 explicit_region
                     .as_deref()
-                    .map_or_else(|| DEFAULT_ENDPOINT.into(), crate::aws::xray_endpoint)
+                    .map_or_else(|| DEFAULT_ENDPOINT.into(), fluoro_aws::xray_endpoint)
             }),
             region: explicit_region.or_else(|| env.vars.get("AWS_REGION").map(str::to_owned)),
             local_mode: cli.local_mode.or(file.local_mode).unwrap_or(false),

@@ -12,20 +12,19 @@
 //! - [`buffer`]: bounded memory (queued and in-flight documents), drop-oldest when full;
 //! - [`forward`]: the batcher, the concurrent senders with retries, the spool drainer;
 //! - [`spool`]: batches on disk while the endpoint is unreachable or throttling;
-//! - [`client`]: HTTP to the endpoint;
-//! - [`connect`]: TCP, the `CONNECT` proxy and TLS under it;
-//! - [`aws`]: AWS endpoints, SigV4 signing and the credential chain;
+//! - [`client`]: HTTP to the endpoint (TCP, the `CONNECT` proxy and TLS under it come from
+//!   `fluoro_aws::connect`; AWS endpoints, SigV4 signing and the credential chain from
+//!   `fluoro-aws`, shared with the console);
 //! - [`proxy`]: the TCP sampling proxy, `/metrics` and `/health`;
 //! - [`metrics`]: counters for every received, rejected, dropped, sent and spooled document.
 //!
-//! It depends on `fluoro-proto` for the wire contract (and SigV4) and on nothing else of Fluoro: never on
-//! the SDK or the console; the collector only as a dev-dependency, for end-to-end tests.
+//! It depends on `fluoro-proto` for the wire contract (and SigV4) and on `fluoro-aws` for AWS I/O,
+//! and on nothing else of Fluoro: never on the SDK or the console; the collector only as a
+//! dev-dependency, for end-to-end tests.
 
-pub mod aws;
 pub mod buffer;
 pub mod client;
 pub mod config;
-pub mod connect;
 pub mod forward;
 pub mod metrics;
 pub mod proxy;
@@ -37,6 +36,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use fluoro_aws::{self as aws, connect};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -256,7 +256,8 @@ pub async fn start(config: Config) -> Result<Daemon, RunError> {
     let tls = connect::tls_config(
         config.no_verify_ssl,
         config.env.get("AWS_CA_BUNDLE").map(std::path::Path::new),
-    )?;
+    )
+    .map_err(|e| ConfigError(e.to_string()))?;
     let proxy = config
         .proxy_address
         .as_deref()

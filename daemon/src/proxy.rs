@@ -4,8 +4,8 @@
 //! `POST /SamplingTargets`, anything else) to the endpoint as the AWS daemon does: same method,
 //! path, query, headers (less hop-by-hop ones; `Host` set to the endpoint) and body; the
 //! response comes back unchanged. Requests are SigV4-signed on the way out as the daemon's own
-//! are (see [`crate::aws`]): always towards AWS, when credentials are found towards a Fluoro
-//! endpoint. If the endpoint does not answer, the SDK gets `502 Bad Gateway`.
+//! are (`fluoro_aws::sign`): always towards AWS, when credentials are found towards a
+//! Fluoro endpoint. If the endpoint does not answer, the SDK gets `502 Bad Gateway`.
 //!
 //! `/metrics` (Prometheus text) and `/health` (JSON) are served on the admin listener
 //! (`--admin`) or, without one, on the proxy listener itself, where those two paths are

@@ -19,9 +19,10 @@ use fluoro_proto::sigv4::{canonical_request, sha256_hex, signature};
 pub const MAX_CLOCK_SKEW_SECS: f64 = 15.0 * 60.0;
 const SERVICE: &str = "xray";
 
-/// Access key id → secret access key.
+/// Access key id → secret access key, and the file's first key (which the mounted console signs
+/// with).
 #[derive(Clone)]
-pub struct Keys(HashMap<String, String>);
+pub struct Keys(HashMap<String, String>, (String, String));
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -40,6 +41,7 @@ impl Keys {
     /// Parses the key file format.
     pub fn parse(text: &str) -> Result<Keys, String> {
         let mut map = HashMap::new();
+        let mut first = None;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -49,6 +51,7 @@ impl Keys {
             match (parts.next(), parts.next(), parts.next()) {
                 (Some(id), Some(secret), None) => {
                     map.insert(id.to_owned(), secret.to_owned());
+                    first.get_or_insert_with(|| (id.to_owned(), secret.to_owned()));
                 }
                 _ => {
                     return Err(format!(
@@ -58,10 +61,15 @@ impl Keys {
                 }
             }
         }
-        if map.is_empty() {
+        let Some(first) = first else {
             return Err("no keys".into());
-        }
-        Ok(Keys(map))
+        };
+        Ok(Keys(map, first))
+    }
+
+    /// The first `(access key id, secret)` of the file.
+    pub fn first(&self) -> (&str, &str) {
+        (&self.1.0, &self.1.1)
     }
 }
 

@@ -50,7 +50,7 @@ fn temp_file(tag: &str, text: &str) -> PathBuf {
 
 /// An expiry in RFC 3339, `secs` from now.
 fn expiry(secs: i64) -> String {
-    let t = crate::aws::now_secs().cast_signed() + secs;
+    let t = crate::now_secs().cast_signed() + secs;
     let d = fluoro_proto::sigv4::amz_date(t.cast_unsigned());
     format!(
         "{}-{}-{}T{}:{}:{}Z",

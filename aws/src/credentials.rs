@@ -7,7 +7,7 @@
 //! the environment or a profile) are re-read every 15 minutes so a rotated file is picked up.
 //! A failed fetch is not repeated for [`RETRY_AFTER_FAILURE`].
 //!
-//! The environment is passed in ([`crate::config::Vars`]) so tests need not touch the process
+//! The environment is passed in ([`crate::Vars`]) so tests need not touch the process
 //! environment. Besides the standard variables, `AWS_EC2_METADATA_SERVICE_ENDPOINT` and
 //! `AWS_ENDPOINT_URL_STS` move the metadata service and STS (as in the AWS SDKs).
 
@@ -20,7 +20,7 @@ use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use tokio::sync::Mutex;
 
-use crate::config::Vars;
+use crate::Vars;
 use crate::connect::{self, HttpClient};
 
 /// Credentials are fetched again this long before they expire.
@@ -129,7 +129,7 @@ impl CredentialsProvider {
     /// As [`get`](Self::get), with the source and expiry.
     pub async fn get_fetched(&self) -> Result<Fetched, CredentialsError> {
         let mut cache = self.cache.lock().await;
-        let now = crate::aws::now_secs() as f64;
+        let now = crate::now_secs() as f64;
         match &*cache {
             Cached::Have {
                 fetched,
@@ -324,7 +324,7 @@ impl CredentialsProvider {
                 format!(
                     "https://sts.{}.{}",
                     self.region,
-                    crate::aws::dns_suffix(&self.region)
+                    crate::dns_suffix(&self.region)
                 )
             },
             |e| e.trim_end_matches('/').to_owned(),
@@ -342,7 +342,7 @@ impl CredentialsProvider {
             )
             .body(Bytes::from(body))
             .map_err(|e| err(format!("STS endpoint {endpoint}: {e}")))?;
-        crate::aws::sign_request(base, &self.region, "sts", crate::aws::now_secs(), &mut req);
+        crate::sign_request(base, &self.region, "sts", crate::now_secs(), &mut req);
         let xml = self
             .call(&self.outbound, req, "STS AssumeRole", FETCH_TIMEOUT)
             .await?;

@@ -1,14 +1,10 @@
-//! Forwarding to AWS X-Ray itself: which endpoint a region means, whether requests are signed,
-//! and the SigV4 signing of outgoing requests (the computation is `fluoro_proto::sigv4`, shared
-//! with the collector's verification) with credentials from [`credentials`].
+//! AWS X-Ray endpoints and SigV4 signing: which endpoint a region means, whether a host is an
+//! AWS one, and the signing of outgoing requests (the computation is `fluoro_proto::sigv4`,
+//! shared with the collector's verification) with credentials from [`crate::credentials`].
 //!
-//! Requests are signed (service `xray`) when the endpoint is an AWS one, and, towards any other
-//! endpoint, when a region is known and the credential chain finds credentials (so a
-//! `fluoro-collector --auth-keys` can verify them); towards a Fluoro endpoint with no
-//! credentials they go unsigned. Depends on the HTTP client of [`crate::connect`] only to fetch
-//! credentials.
-
-pub mod credentials;
+//! The callers decide when to sign: the daemon and the console sign (service `xray`) towards an
+//! AWS endpoint always, and towards any other endpoint when a region is known and credentials
+//! are found (so a `fluoro-collector --auth-keys` can verify them).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,7 +14,7 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Uri};
 
-pub use credentials::{CredentialsError, CredentialsProvider};
+use crate::credentials::{CredentialsError, CredentialsProvider};
 
 /// SigV4 service name of X-Ray.
 pub const SERVICE: &str = "xray";
@@ -206,7 +202,7 @@ mod tests {
         assert_eq!(region_of_host("xray.amazonaws.com"), None);
     }
 
-    /// The daemon's request signing against AWS's published `post-vanilla` vector, through the
+    /// Request signing against AWS's published `post-vanilla` vector, through the
     /// same code path as a real request.
     #[test]
     fn signs_a_request_as_the_test_suite() {

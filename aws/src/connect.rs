@@ -1,11 +1,11 @@
-//! Connections to the endpoint, STS and metadata services: TCP, optionally through an HTTP
+//! Connections to the X-Ray endpoint, STS and metadata services: TCP, optionally through an HTTP
 //! `CONNECT` proxy (`-p`/`ProxyAddress`, else `HTTPS_PROXY`), then TLS for `https://` URLs.
 //!
 //! TLS is rustls with the `ring` provider; the roots are Mozilla's (webpki-roots, compiled in,
 //! so a container without CA files works) plus the PEM certificates of `AWS_CA_BUNDLE` when it
-//! is set. `NoVerifySSL: true` in `cfg.yaml` turns certificate verification off, as in the AWS
-//! daemon (the handshake signatures are still checked, so the peer holds the key of the
-//! certificate it shows, whatever that certificate is).
+//! is set. `NoVerifySSL: true` in the daemon's `cfg.yaml` (the console's `--no-verify-ssl`) turns
+//! certificate verification off, as in the AWS daemon (the handshake signatures are still
+//! checked, so the peer holds the key of the certificate it shows, whatever that certificate is).
 
 use std::future::Future;
 use std::path::Path;
@@ -29,8 +29,6 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject as _;
 use tokio::net::TcpStream;
 
-use crate::config::ConfigError;
-
 /// Largest response body read.
 pub const MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
 /// TCP connect timeout.
@@ -39,16 +37,21 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The pooled HTTP/1.1 client over [`Connector`] and TLS.
 pub type HttpClient = HyperClient<HttpsConnector<Connector>, Full<Bytes>>;
 
+/// Why no TLS client configuration could be built (an unreadable `AWS_CA_BUNDLE`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsError(pub String);
+
 /// The rustls client configuration: Mozilla's roots plus `ca_bundle` (PEM), or no verification.
 pub fn tls_config(
     no_verify: bool,
     ca_bundle: Option<&Path>,
-) -> Result<rustls::ClientConfig, ConfigError> {
+) -> Result<rustls::ClientConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = ca_bundle {
-        let bad = |e: String| ConfigError(format!("AWS_CA_BUNDLE {}: {e}", path.display()));
+        let bad = |e: String| TlsError(format!("AWS_CA_BUNDLE {}: {e}", path.display()));
         let mut added = 0;
         for cert in CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
             let cert = cert.map_err(|e| bad(e.to_string()))?;
@@ -61,7 +64,7 @@ pub fn tls_config(
     }
     let mut config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConfigError(format!("TLS: {e}")))?
+        .map_err(|e| TlsError(format!("TLS: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
     if no_verify {
@@ -200,6 +203,16 @@ pub async fn exchange(
     req: Request<Bytes>,
     timeout: Duration,
 ) -> Result<Response<Bytes>, ExchangeError> {
+    exchange_limited(client, req, timeout, MAX_RESPONSE_BYTES).await
+}
+
+/// [`exchange`] reading at most `max_bytes` of the response body.
+pub async fn exchange_limited(
+    client: &HttpClient,
+    req: Request<Bytes>,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Response<Bytes>, ExchangeError> {
     let req = req.map(Full::new);
     let fut = async {
         let resp = client
@@ -207,7 +220,7 @@ pub async fn exchange(
             .await
             .map_err(|e| ExchangeError::Connect(error_chain(&e)))?;
         let (parts, body) = resp.into_parts();
-        let body = Limited::new(body, MAX_RESPONSE_BYTES)
+        let body = Limited::new(body, max_bytes)
             .collect()
             .await
             .map_err(|e| ExchangeError::Connect(format!("reading the response: {e}")))?

@@ -96,8 +96,8 @@ impl Collector {
     /// Stops accepting connections, finishes in-flight requests, flushes queued writes.
     pub async fn shutdown(self) -> Result<(), RunError> {
         let _ = self.stop.send(());
-        self.otlp.shutdown().await;
         let served = self.server.await;
+        self.otlp.shutdown().await;
         self.store.close().await;
         tracing::info!("collector stopped");
         match served {
@@ -146,7 +146,9 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         "fluoro-collector listening: X-Ray API on http://{addr}"
     );
     let otlp = otlp::Receivers::start(&config, &store, &metrics).await?;
-    let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
+    let mut state = api::AppState::new(config, store.clone(), metrics, auth);
+    state.otlp_export = otlp.exporter();
+    let state = Arc::new(state);
     let app = api::router(state);
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

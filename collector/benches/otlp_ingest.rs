@@ -256,10 +256,11 @@ impl Server {
         while api.is_none() || grpc.is_none() {
             let line = lines.next().expect("collector exited").unwrap();
             if let Some(a) = line.split("X-Ray API on http://").nth(1) {
-                api = Some(a.trim().to_owned());
+                // The message, then the structured fields.
+                api = a.split_whitespace().next().map(str::to_owned);
             }
             if let Some(a) = line.split("otlp/grpc receiver listening on ").nth(1) {
-                grpc = Some(a.trim().to_owned());
+                grpc = a.split_whitespace().next().map(str::to_owned);
             }
         }
         std::thread::spawn(move || for _ in lines {});

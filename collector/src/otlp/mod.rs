@@ -30,7 +30,7 @@ use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::otlp::pb::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use fluoro_proto::otlp::translate::{TranslateOptions, translate_request};
+use fluoro_proto::otlp::translate::{TranslateOptions, nest, translate_request};
 use fluoro_proto::validate::{ValidateOptions, validate};
 use tokio::sync::oneshot;
 
@@ -275,8 +275,12 @@ impl Ingest {
         };
         let mut rejected = t.rejected.len();
         let mut accepted = Vec::with_capacity(t.segments.len());
-        for seg in t.segments {
-            let doc = seg.to_json();
+        let mut accepted_spans = 0u64;
+        // Spans whose parent came in the same request travel embedded in it, as X-Ray SDKs
+        // send subsegments: fewer rows for the same entities.
+        for (seg, doc) in nest(&t.segments, opts.max_document_bytes) {
+            let mut spans = 0usize;
+            seg.walk(&mut |_| spans += 1);
             let checked = if doc.len() > opts.max_document_bytes {
                 Err((
                     "DocumentTooLarge",
@@ -299,6 +303,7 @@ impl Ingest {
                         .parsed_id()
                         .and_then(Result::ok)
                         .unwrap_or(EntityId::NOOP);
+                    accepted_spans += spans as u64;
                     accepted.push(IngestDoc {
                         trace_id,
                         entity_id,
@@ -309,13 +314,18 @@ impl Ingest {
                     });
                 }
                 Err((code, message)) => {
-                    rejected += 1;
-                    bump(&otlp.rejected, code, 1);
+                    rejected += spans;
+                    bump(&otlp.rejected, code, spans as u64);
                     self.metrics.document_rejected(code);
                     let id = seg.id.as_deref().unwrap_or("");
                     tracing::debug!(code, span = id, error = %message, "span rejected");
                     if reasons.len() < QUOTED_REJECTIONS {
-                        reasons.push(format!("span {id:?}: {message}"));
+                        let with = if spans > 1 {
+                            format!(" (with {} spans under it)", spans - 1)
+                        } else {
+                            String::new()
+                        };
+                        reasons.push(format!("span {id:?}{with}: {message}"));
                     }
                 }
             }
@@ -332,7 +342,8 @@ impl Ingest {
             self.metrics
                 .documents_accepted
                 .fetch_add(n, Ordering::Relaxed);
-            otlp.spans_accepted.fetch_add(n, Ordering::Relaxed);
+            otlp.spans_accepted
+                .fetch_add(accepted_spans, Ordering::Relaxed);
             if let (Some(x), Some(docs)) = (&self.exporter, exported) {
                 x.offer(docs);
             }

@@ -181,6 +181,104 @@ pub fn translate_request(req: &ExportTraceServiceRequest, opts: &TranslateOption
     out
 }
 
+/// Nests translated documents whose parent is in the same batch under that parent, as embedded
+/// subsegments (without their own `type`, `trace_id` and `parent_id`), the way X-Ray SDKs send a
+/// segment with its subsegments: fewer, larger documents for the same entities. A document
+/// whose parent is elsewhere stays independent, and so does a segment (a server span) under
+/// another. When a nested document would exceed `max_document_bytes`, its children stay
+/// independent instead (recursively), so nesting never turns a valid span into an invalid
+/// document. Returns each document with its JSON, roots in first-seen order.
+pub fn nest(segments: &[Segment], max_document_bytes: usize) -> Vec<(Segment, String)> {
+    use std::collections::{HashMap, HashSet};
+    let n = segments.len();
+    let index: HashMap<(&str, &str), usize> = segments
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some(((s.trace_id.as_deref()?, s.id.as_deref()?), i)))
+        .collect();
+    let mut parent: Vec<Option<usize>> = segments
+        .iter()
+        .map(|s| {
+            if !s.is_subsegment() {
+                return None;
+            }
+            let key = (s.trace_id.as_deref()?, s.parent_id.as_deref()?);
+            index.get(&key).copied()
+        })
+        .collect();
+    // Malformed input can make a cycle of parents: cut it where the walk comes back.
+    for i in 0..n {
+        let mut seen = HashSet::new();
+        let mut cur = i;
+        while let Some(p) = parent[cur] {
+            if !seen.insert(cur) {
+                parent[cur] = None;
+                break;
+            }
+            cur = p;
+        }
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = p {
+            children[*p].push(i);
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, p) in parent.iter().enumerate() {
+        if p.is_none() {
+            emit(i, segments, &children, max_document_bytes, &mut out);
+        }
+    }
+    out
+}
+
+fn emit(
+    i: usize,
+    segments: &[Segment],
+    children: &[Vec<usize>],
+    max: usize,
+    out: &mut Vec<(Segment, String)>,
+) {
+    if children[i].is_empty() {
+        let seg = segments[i].clone();
+        let json = seg.to_json();
+        out.push((seg, json));
+        return;
+    }
+    let tree = embed(i, segments, children, false);
+    let json = tree.to_json();
+    if json.len() <= max {
+        out.push((tree, json));
+        return;
+    }
+    let seg = segments[i].clone();
+    let json = seg.to_json();
+    out.push((seg, json));
+    for &c in &children[i] {
+        emit(c, segments, children, max, out);
+    }
+}
+
+/// Document `i` with its descendants embedded; `embedded` strips what embedded subsegments
+/// do not carry.
+fn embed(i: usize, segments: &[Segment], children: &[Vec<usize>], embedded: bool) -> Segment {
+    let mut seg = segments[i].clone();
+    if embedded {
+        seg.kind = None;
+        seg.trace_id = None;
+        seg.parent_id = None;
+    }
+    if !children[i].is_empty() {
+        seg.subsegments.get_or_insert_with(Vec::new).extend(
+            children[i]
+                .iter()
+                .map(|&c| embed(c, segments, children, true)),
+        );
+    }
+    seg
+}
+
 /// What the resource contributes to every segment of its spans, computed once per resource.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceInfo {
@@ -266,8 +364,9 @@ impl ResourceInfo {
             }));
             any_aws = true;
         }
+        // Resource attributes the mapping above did not use, kept as metadata.
         let mut metadata = Map::new();
-        for kv in attrs {
+        for kv in a.unused() {
             if let Some(v) = kv.value.as_ref().and_then(any_to_json) {
                 metadata.insert(kv.key.clone(), v);
             }
@@ -622,7 +721,9 @@ pub fn translate_span(
     }
     let mut otel = Map::new();
     otel.insert("kind".into(), Value::String(kind_name(sp.kind).to_owned()));
-    otel.insert("span_name".into(), Value::String(sp.name.clone()));
+    if seg.name.as_deref() != Some(sp.name.as_str()) {
+        otel.insert("span_name".into(), Value::String(sp.name.clone()));
+    }
     if let Some(s) = scope.filter(|s| !s.name.is_empty()) {
         let mut m = Map::new();
         m.insert("name".into(), Value::String(s.name.clone()));

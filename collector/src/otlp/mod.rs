@@ -274,11 +274,11 @@ impl Ingest {
             ..ValidateOptions::default()
         };
         let mut rejected = t.rejected.len();
-        let mut accepted = Vec::with_capacity(t.segments.len());
+        let mut accepted = Vec::with_capacity(total);
         let mut accepted_spans = 0u64;
         // Spans whose parent came in the same request travel embedded in it, as X-Ray SDKs
         // send subsegments: fewer rows for the same entities.
-        for (seg, doc) in nest(&t.segments, opts.max_document_bytes) {
+        for (seg, doc) in nest(t.segments, opts.max_document_bytes) {
             let mut spans = 0usize;
             seg.walk(&mut |_| spans += 1);
             let checked = if doc.len() > opts.max_document_bytes {

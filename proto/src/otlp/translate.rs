@@ -188,24 +188,26 @@ pub fn translate_request(req: &ExportTraceServiceRequest, opts: &TranslateOption
 /// another. When a nested document would exceed `max_document_bytes`, its children stay
 /// independent instead (recursively), so nesting never turns a valid span into an invalid
 /// document. Returns each document with its JSON, roots in first-seen order.
-pub fn nest(segments: &[Segment], max_document_bytes: usize) -> Vec<(Segment, String)> {
+pub fn nest(segments: Vec<Segment>, max_document_bytes: usize) -> Vec<(Segment, String)> {
     use std::collections::{HashMap, HashSet};
     let n = segments.len();
-    let index: HashMap<(&str, &str), usize> = segments
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| Some(((s.trace_id.as_deref()?, s.id.as_deref()?), i)))
-        .collect();
-    let mut parent: Vec<Option<usize>> = segments
-        .iter()
-        .map(|s| {
-            if !s.is_subsegment() {
-                return None;
-            }
-            let key = (s.trace_id.as_deref()?, s.parent_id.as_deref()?);
-            index.get(&key).copied()
-        })
-        .collect();
+    let mut parent: Vec<Option<usize>> = {
+        let index: HashMap<(&str, &str), usize> = segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some(((s.trace_id.as_deref()?, s.id.as_deref()?), i)))
+            .collect();
+        segments
+            .iter()
+            .map(|s| {
+                if !s.is_subsegment() {
+                    return None;
+                }
+                let key = (s.trace_id.as_deref()?, s.parent_id.as_deref()?);
+                index.get(&key).copied()
+            })
+            .collect()
+    };
     // Malformed input can make a cycle of parents: cut it where the walk comes back.
     for i in 0..n {
         let mut seen = HashSet::new();
@@ -224,59 +226,61 @@ pub fn nest(segments: &[Segment], max_document_bytes: usize) -> Vec<(Segment, St
             children[*p].push(i);
         }
     }
+    let mut slots: Vec<Option<Segment>> = segments.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(n);
     for (i, p) in parent.iter().enumerate() {
-        if p.is_none() {
-            emit(i, segments, &children, max_document_bytes, &mut out);
+        if p.is_none()
+            && let Some(tree) = take_tree(i, &mut slots, &children, false)
+        {
+            place(tree, &mut out, max_document_bytes);
         }
     }
     out
 }
 
-fn emit(
+/// Document `i` with its descendants embedded (moved out of `slots`); `embedded` strips what
+/// embedded subsegments do not carry.
+fn take_tree(
     i: usize,
-    segments: &[Segment],
+    slots: &mut [Option<Segment>],
     children: &[Vec<usize>],
-    max: usize,
-    out: &mut Vec<(Segment, String)>,
-) {
-    if children[i].is_empty() {
-        let seg = segments[i].clone();
-        let json = seg.to_json();
-        out.push((seg, json));
-        return;
-    }
-    let tree = embed(i, segments, children, false);
-    let json = tree.to_json();
-    if json.len() <= max {
-        out.push((tree, json));
-        return;
-    }
-    let seg = segments[i].clone();
-    let json = seg.to_json();
-    out.push((seg, json));
-    for &c in &children[i] {
-        emit(c, segments, children, max, out);
-    }
-}
-
-/// Document `i` with its descendants embedded; `embedded` strips what embedded subsegments
-/// do not carry.
-fn embed(i: usize, segments: &[Segment], children: &[Vec<usize>], embedded: bool) -> Segment {
-    let mut seg = segments[i].clone();
+    embedded: bool,
+) -> Option<Segment> {
+    let mut seg = slots[i].take()?;
     if embedded {
         seg.kind = None;
         seg.trace_id = None;
         seg.parent_id = None;
     }
     if !children[i].is_empty() {
-        seg.subsegments.get_or_insert_with(Vec::new).extend(
-            children[i]
-                .iter()
-                .map(|&c| embed(c, segments, children, true)),
-        );
+        let subs: Vec<Segment> = children[i]
+            .iter()
+            .filter_map(|&c| take_tree(c, slots, children, true))
+            .collect();
+        seg.subsegments.get_or_insert_with(Vec::new).extend(subs);
     }
-    seg
+    Some(seg)
+}
+
+/// Emits a document with what was nested under it if it fits; otherwise the document alone and
+/// each nested child (independent again, with what fits under it) on its own. Translated
+/// documents carry no subsegments of their own, so everything under `tree` was nested here.
+fn place(mut tree: Segment, out: &mut Vec<(Segment, String)>, max: usize) {
+    let json = tree.to_json();
+    if json.len() <= max || tree.subsegments.as_ref().is_none_or(Vec::is_empty) {
+        out.push((tree, json));
+        return;
+    }
+    let subs = tree.subsegments.take().unwrap_or_default();
+    let (trace, id) = (tree.trace_id.clone(), tree.id.clone());
+    let json = tree.to_json();
+    out.push((tree, json));
+    for mut child in subs {
+        child.kind = Some("subsegment".to_owned());
+        child.trace_id.clone_from(&trace);
+        child.parent_id.clone_from(&id);
+        place(child, out, max);
+    }
 }
 
 /// What the resource contributes to every segment of its spans, computed once per resource.

@@ -495,7 +495,7 @@ fn children_in_the_same_batch_are_nested_under_their_parent() {
         // A server span under another is its own segment.
         t(span(span::SpanKind::Server, 5, Some(2), vec![])),
     ];
-    let out = nest(&segs, 64 * 1024);
+    let out = nest(segs.clone(), 64 * 1024);
     let ids: Vec<&str> = out.iter().map(|(s, _)| s.id.as_deref().unwrap()).collect();
     assert_eq!(
         ids,
@@ -511,10 +511,10 @@ fn children_in_the_same_batch_are_nested_under_their_parent() {
     assert_eq!(out[1].0.kind.as_deref(), Some("subsegment"));
 
     // Just too large together: the root alone, its child keeps the grandchild embedded.
-    let smaller = nest(&segs, out[0].1.len() - 1);
+    let smaller = nest(segs.clone(), out[0].1.len() - 1);
     assert_eq!(smaller.len(), 4);
     // Far too large: each stays on its own, nothing lost.
-    let small = nest(&segs, 10);
+    let small = nest(segs, 10);
     assert_eq!(small.len(), 5);
     for (seg, json) in &small {
         assert!(seg.subsegments.is_none());

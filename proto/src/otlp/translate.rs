@@ -823,13 +823,15 @@ fn http_block(a: &mut Attrs<'_>, kind: span::SpanKind) -> Option<Http> {
         x_forwarded_for: forwarded,
         ..HttpRequest::default()
     };
+    // A call known only by its status has no request block.
+    let request = (request != HttpRequest::default()).then_some(request);
     let response = (status.is_some() || length.is_some()).then(|| HttpResponse {
         status: status.map(IntOrString::from),
         content_length: length.map(IntOrString::from),
         ..HttpResponse::default()
     });
     Some(Http {
-        request: Some(request),
+        request,
         response,
         ..Http::default()
     })

@@ -206,6 +206,7 @@ fn aws_sdk_span_is_an_aws_subsegment() {
         d["aws"],
         json!({"operation": "GetItem", "region": "eu-west-1", "request_id": "REQ1", "table_name": "users"})
     );
+    assert_eq!(d["http"], json!({"response": {"status": 200}}));
     let d = one(span(
         span::SpanKind::Producer,
         3,

@@ -103,6 +103,24 @@ pub struct Config {
     #[arg(long, env = "FLUORO_OTLP_INDEXED_ATTRIBUTES", default_value = "all", value_parser = fluoro_proto::otlp::translate::Indexed::parse)]
     pub otlp_indexed_attributes: fluoro_proto::otlp::translate::Indexed,
 
+    /// Forward what is stored, as OTLP/HTTP protobuf, to this traces endpoint
+    /// (`http://host:4318/v1/traces`: Jaeger, Tempo, an OpenTelemetry Collector).
+    #[arg(long, env = "FLUORO_OTLP_EXPORT")]
+    pub otlp_export: Option<String>,
+
+    /// Documents that may wait for export; beyond it they are dropped and counted.
+    #[arg(long, env = "FLUORO_OTLP_EXPORT_QUEUE", default_value_t = 10_000)]
+    pub otlp_export_queue: usize,
+
+    /// Spans per export request.
+    #[arg(long, env = "FLUORO_OTLP_EXPORT_BATCH", default_value_t = 512)]
+    pub otlp_export_batch: usize,
+
+    /// Retries of a failed export request (with exponential backoff) before its spans are
+    /// dropped and counted.
+    #[arg(long, env = "FLUORO_OTLP_EXPORT_RETRIES", default_value_t = 5)]
+    pub otlp_export_retries: u32,
+
     /// Log filter: `error`, `warn`, `info`, `debug`, `trace`, or a tracing directive list.
     #[arg(long, env = "FLUORO_LOG", default_value = "info")]
     pub log_level: String,
@@ -167,6 +185,14 @@ impl Config {
         }
         if self.write_queue == 0 {
             return Err(ConfigError("--write-queue must be at least 1".into()));
+        }
+        if let Some(url) = &self.otlp_export {
+            crate::otlp::export::parse_url(url).map_err(ConfigError)?;
+        }
+        if self.otlp_export_queue == 0 || self.otlp_export_batch == 0 {
+            return Err(ConfigError(
+                "--otlp-export-queue and --otlp-export-batch must be at least 1".into(),
+            ));
         }
         if self.otlp_max_message_bytes < 1024 {
             return Err(ConfigError(

@@ -117,8 +117,8 @@ impl Collector {
     pub async fn shutdown(self) -> Result<(), RunError> {
         self.extras.shutdown().await;
         let _ = self.stop.send(());
-        self.otlp.shutdown().await;
         let served = self.server.await;
+        self.otlp.shutdown().await;
         self.store.close().await;
         tracing::info!("collector stopped");
         match served {
@@ -176,7 +176,9 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
         (id.to_owned(), secret.to_owned())
     });
     let console_region = config.region.clone();
-    let state = Arc::new(api::AppState::new(config, store.clone(), metrics, auth));
+    let mut state = api::AppState::new(config, store.clone(), metrics, auth);
+    state.otlp_export = otlp.exporter();
+    let state = Arc::new(state);
     let app = embed::mount_console(api::router(state), addr, first_key.clone(), &console_region)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

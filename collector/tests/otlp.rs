@@ -533,3 +533,157 @@ async fn mixed_opentelemetry_and_xray_sdk_trace() {
     assert!(out.contains("ok one connected service graph"), "{out}");
     c.shutdown().await.unwrap();
 }
+
+fn xray_doc(trace: &str, id: &str, name: &str) -> String {
+    let now = now_nanos() as f64 / 1e9;
+    json!({
+        "id": id, "name": name, "trace_id": trace, "start_time": now - 0.5, "end_time": now,
+        "http": {"request": {"method": "GET", "url": "http://front/"}, "response": {"status": 200}},
+        "subsegments": [{"id": "2222222222222222", "name": "DynamoDB", "namespace": "aws",
+            "start_time": now - 0.4, "end_time": now - 0.3,
+            "aws": {"operation": "GetItem", "table_name": "carts"}}]
+    })
+    .to_string()
+}
+
+async fn metric(addr: SocketAddr, line_prefix: &str) -> Option<u64> {
+    let (_, _, m) = request(addr, "GET", "/metrics", &[], Vec::new()).await;
+    String::from_utf8(m)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(line_prefix)?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_export_forwards_what_is_stored_to_another_backend() {
+    let (dir_a, dir_b) = (TempDir::new("export-a"), TempDir::new("export-b"));
+    let backend = start_collector(dir_b.path(), |_| {}).await;
+    let url = format!("http://{}/v1/traces", backend.otlp_http_addr().unwrap());
+    let front = start_collector(dir_a.path(), |c| c.otlp_export = Some(url)).await;
+
+    // X-Ray in (PutTraceSegments) ...
+    let xray_trace = format!(
+        "1-{:08x}-0123456789abcdef01234567",
+        now_nanos() / 1_000_000_000
+    );
+    let r = xray(
+        front.addr(),
+        "/TraceSegments",
+        &json!({"TraceSegmentDocuments": [xray_doc(&xray_trace, "1111111111111111", "front")]}),
+    )
+    .await;
+    assert_eq!(r["UnprocessedTraceSegments"], json!([]));
+    // ... and OpenTelemetry in (OTLP/HTTP).
+    let otel_trace = [
+        0x99, 0x88, 0x77, 0x66, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
+    let (status, _, _) = request(
+        front.otlp_http_addr().unwrap(),
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/x-protobuf")],
+        export(vec![server_span(otel_trace, 7)]).encode_to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Both reach the backend, with their ids, within the exporter's 1 s batching.
+    let mut found = Value::Null;
+    for _ in 0..100 {
+        found = xray(
+            backend.addr(),
+            "/Traces",
+            &json!({"TraceIds": [xray_trace, xray_id(otel_trace)]}),
+        )
+        .await;
+        if found["Traces"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let traces = found["Traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 2, "{found}");
+    let docs: Vec<Value> = traces
+        .iter()
+        .flat_map(|t| t["Segments"].as_array().unwrap().iter())
+        .map(|s| serde_json::from_str(s["Document"].as_str().unwrap()).unwrap())
+        .collect();
+    let front_seg = docs.iter().find(|d| d["id"] == "1111111111111111").unwrap();
+    assert_eq!(front_seg["name"], "front");
+    assert_eq!(front_seg["http"]["response"]["status"], 200);
+    let ddb = &front_seg["subsegments"][0];
+    assert_eq!(
+        (&ddb["name"], &ddb["namespace"]),
+        (&json!("DynamoDB"), &json!("aws"))
+    );
+    assert_eq!(ddb["aws"]["table_name"], "carts");
+    let otel_seg = docs.iter().find(|d| d["id"] == "1000000000000007").unwrap();
+    assert_eq!(otel_seg["name"], "hand-made");
+    assert_eq!(
+        metric(front.addr(), "fluoro_otlp_export_spans_sent_total").await,
+        Some(3)
+    );
+    front.shutdown().await.unwrap();
+    backend.shutdown().await.unwrap();
+}
+
+/// One runtime thread, so a burst offered by one request is not drained while it is offered.
+#[tokio::test(flavor = "current_thread")]
+async fn otlp_export_drops_are_bounded_and_counted() {
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = TempDir::new("export-drops");
+    let c = start_collector(dir.path(), |c| {
+        c.otlp_export = Some(url);
+        c.otlp_export_queue = 2;
+        c.otlp_export_retries = 1;
+    })
+    .await;
+    let trace = format!(
+        "1-{:08x}-0123456789abcdef01234567",
+        now_nanos() / 1_000_000_000
+    );
+    let docs: Vec<String> = (0..5)
+        .map(|i| xray_doc(&trace, &format!("111111111111111{i}"), "front"))
+        .collect();
+    let r = xray(
+        c.addr(),
+        "/TraceSegments",
+        &json!({"TraceSegmentDocuments": docs}),
+    )
+    .await;
+    assert_eq!(r["UnprocessedTraceSegments"], json!([]));
+    // Two fit in the queue; three are dropped at once.
+    assert_eq!(
+        metric(
+            c.addr(),
+            "fluoro_otlp_export_dropped_total{reason=\"queue_full\"}"
+        )
+        .await,
+        Some(3)
+    );
+    // The two queued (4 spans with their subsegments) fail twice and are dropped.
+    let mut failed = None;
+    for _ in 0..50 {
+        failed = metric(
+            c.addr(),
+            "fluoro_otlp_export_dropped_total{reason=\"failed\"}",
+        )
+        .await;
+        if failed == Some(4) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(failed, Some(4));
+    assert_eq!(
+        metric(c.addr(), "fluoro_otlp_export_retries_total").await,
+        Some(1)
+    );
+    // The documents themselves are stored regardless.
+    let r = xray(c.addr(), "/Traces", &json!({"TraceIds": [trace]})).await;
+    assert_eq!(r["Traces"][0]["Segments"].as_array().unwrap().len(), 5 + 1);
+    c.shutdown().await.unwrap();
+}

@@ -45,6 +45,8 @@ pub struct AppState {
     pub sampling: SamplingState,
     /// SigV4 keys, when verification is on.
     pub auth: Option<sigv4::Keys>,
+    /// The OTLP exporter (`--otlp-export`), offered every stored document.
+    pub otlp_export: Option<Arc<crate::otlp::export::Exporter>>,
     request_seq: AtomicU64,
 }
 
@@ -62,6 +64,7 @@ impl AppState {
             metrics,
             sampling: SamplingState::default(),
             auth,
+            otlp_export: None,
             request_seq: AtomicU64::new(0),
         }
     }

@@ -58,10 +58,15 @@ pub(super) async fn put_trace_segments(
     }
     if !accepted.is_empty() {
         let n = accepted.len() as u64;
+        let exported: Option<Vec<String>> =
+            (st.otlp_export.as_ref()).map(|_| accepted.iter().map(|d| d.doc.clone()).collect());
         st.store.ingest(accepted).await?;
         st.metrics
             .documents_accepted
             .fetch_add(n, Ordering::Relaxed);
+        if let (Some(x), Some(docs)) = (&st.otlp_export, exported) {
+            x.offer(docs);
+        }
     }
     Ok(PutTraceSegmentsResponse {
         unprocessed_trace_segments: unprocessed,

@@ -9,8 +9,13 @@
 //!   the same store write, counters and backpressure. Spans that cannot be stored are counted
 //!   and reported in OTLP's `partial_success`; the valid spans of the request are kept.
 //!
-//! Depends on `store` (public entry points only) and `metrics`; nothing in `api` depends on it.
+//! - [`export`]: OTLP out (`--otlp-export`): stored documents, from both ingest paths, forwarded
+//!   as OTLP/HTTP to another backend.
+//!
+//! Depends on `store` (public entry points only) and `metrics`; `api` only offers stored
+//! documents to the exporter.
 
+pub mod export;
 pub mod grpc;
 pub mod http;
 
@@ -24,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use fluoro_proto::otlp::pb::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use fluoro_proto::otlp::translate::{TranslateOptions, translate_request};
+use fluoro_proto::otlp::translate::{TranslateOptions, nest, translate_request};
 use fluoro_proto::validate::{ValidateOptions, validate};
 use tokio::sync::oneshot;
 
@@ -83,6 +88,8 @@ pub struct OtlpMetrics {
     rejected: Mutex<BTreeMap<&'static str, u64>>,
     /// Whole requests refused (undecodable, too large, wrong content type), by reason.
     requests_rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// The exporter's counters.
+    pub export: export::ExportMetrics,
 }
 
 fn bump(m: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, n: u64) {
@@ -141,6 +148,45 @@ impl OtlpMetrics {
             "reason",
             &self.requests_rejected,
         );
+        let e = &self.export;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        for (name, kind, help, v) in [
+            (
+                "fluoro_otlp_export_spans_sent_total",
+                "counter",
+                "Spans the export backend accepted.",
+                get(&e.spans_sent),
+            ),
+            (
+                "fluoro_otlp_export_spans_rejected_total",
+                "counter",
+                "Spans the export backend rejected (partial_success).",
+                get(&e.spans_rejected),
+            ),
+            (
+                "fluoro_otlp_export_retries_total",
+                "counter",
+                "Export requests that failed and were retried.",
+                get(&e.retries),
+            ),
+            (
+                "fluoro_otlp_export_queue_depth",
+                "gauge",
+                "Documents waiting to be exported.",
+                get(&e.queue_depth),
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP fluoro_otlp_export_dropped_total Dropped instead of exported: documents when the queue was full, spans when retries ran out or the backend refused.\n# TYPE fluoro_otlp_export_dropped_total counter\nfluoro_otlp_export_dropped_total{{reason=\"queue_full\"}} {}\nfluoro_otlp_export_dropped_total{{reason=\"failed\"}} {}",
+            get(&e.dropped_queue_full),
+            get(&e.dropped_failed)
+        );
         out
     }
 }
@@ -177,14 +223,22 @@ pub struct Ingest {
     translate: TranslateOptions,
     retention_secs: u64,
     max_document_bytes: usize,
+    exporter: Option<Arc<export::Exporter>>,
 }
 
 impl Ingest {
-    /// An ingest path writing to `store` with the limits of `config`.
-    pub fn new(config: &Config, store: Store, metrics: Arc<Metrics>) -> Ingest {
+    /// An ingest path writing to `store` with the limits of `config`, offering what it stores
+    /// to `exporter`.
+    pub fn new(
+        config: &Config,
+        store: Store,
+        metrics: Arc<Metrics>,
+        exporter: Option<Arc<export::Exporter>>,
+    ) -> Ingest {
         Ingest {
             store,
             metrics,
+            exporter,
             translate: TranslateOptions {
                 indexed: config.otlp_indexed_attributes.clone(),
             },
@@ -219,9 +273,13 @@ impl Ingest {
             ..ValidateOptions::default()
         };
         let mut rejected = t.rejected.len();
-        let mut accepted = Vec::with_capacity(t.segments.len());
-        for seg in t.segments {
-            let doc = seg.to_json();
+        let mut accepted = Vec::with_capacity(total);
+        let mut accepted_spans = 0u64;
+        // Spans whose parent came in the same request travel embedded in it, as X-Ray SDKs
+        // send subsegments: fewer rows for the same entities.
+        for (seg, doc) in nest(t.segments, opts.max_document_bytes) {
+            let mut spans = 0usize;
+            seg.walk(&mut |_| spans += 1);
             let checked = if doc.len() > opts.max_document_bytes {
                 Err((
                     "DocumentTooLarge",
@@ -235,26 +293,42 @@ impl Ingest {
                 validate(&seg, &opts).map_err(|e| (e.code.as_str(), e.message()))
             };
             match checked {
-                Ok(()) => accepted.push(IngestDoc::new(doc, seg)),
+                Ok(()) => {
+                    accepted_spans += spans as u64;
+                    accepted.push(IngestDoc::new(doc, seg));
+                }
                 Err((code, message)) => {
-                    rejected += 1;
-                    bump(&otlp.rejected, code, 1);
+                    rejected += spans;
+                    bump(&otlp.rejected, code, spans as u64);
                     self.metrics.document_rejected(code);
                     let id = seg.id.as_deref().unwrap_or("");
                     tracing::debug!(code, span = id, error = %message, "span rejected");
                     if reasons.len() < QUOTED_REJECTIONS {
-                        reasons.push(format!("span {id:?}: {message}"));
+                        let with = if spans > 1 {
+                            format!(" (with {} spans under it)", spans - 1)
+                        } else {
+                            String::new()
+                        };
+                        reasons.push(format!("span {id:?}{with}: {message}"));
                     }
                 }
             }
         }
         if !accepted.is_empty() {
             let n = accepted.len() as u64;
+            let exported: Option<Vec<String>> = self
+                .exporter
+                .as_ref()
+                .map(|_| accepted.iter().map(|d| d.doc.clone()).collect());
             self.store.ingest(accepted).await?;
             self.metrics
                 .documents_accepted
                 .fetch_add(n, Ordering::Relaxed);
-            otlp.spans_accepted.fetch_add(n, Ordering::Relaxed);
+            otlp.spans_accepted
+                .fetch_add(accepted_spans, Ordering::Relaxed);
+            if let (Some(x), Some(docs)) = (&self.exporter, exported) {
+                x.offer(docs);
+            }
         }
         let partial_success = (rejected > 0).then(|| {
             let mut message = format!("{rejected} of {total} spans rejected: ");
@@ -271,11 +345,12 @@ impl Ingest {
     }
 }
 
-/// The running OTLP receivers.
+/// The running OTLP receivers and exporter.
 #[derive(Debug)]
 pub struct Receivers {
     grpc: Option<Running>,
     http: Option<Running>,
+    exporter: Option<(Arc<export::Exporter>, export::Running)>,
 }
 
 #[derive(Debug)]
@@ -292,7 +367,25 @@ impl Receivers {
         store: &Store,
         metrics: &Arc<Metrics>,
     ) -> Result<Receivers, crate::RunError> {
-        let ingest = Arc::new(Ingest::new(config, store.clone(), Arc::clone(metrics)));
+        let exporter = match &config.otlp_export {
+            Some(url) => {
+                let cfg = export::ExportConfig {
+                    url: export::parse_url(url).map_err(crate::config::ConfigError)?,
+                    queue: config.otlp_export_queue,
+                    batch_spans: config.otlp_export_batch,
+                    retries: config.otlp_export_retries,
+                };
+                tracing::info!(url = %cfg.url, "otlp export to {}", cfg.url);
+                Some(export::start(cfg, Arc::clone(metrics)))
+            }
+            None => None,
+        };
+        let ingest = Arc::new(Ingest::new(
+            config,
+            store.clone(),
+            Arc::clone(metrics),
+            exporter.as_ref().map(|(x, _)| Arc::clone(x)),
+        ));
         let bind = |addr: SocketAddr| async move {
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -320,7 +413,16 @@ impl Receivers {
             }
             None => None,
         };
-        Ok(Receivers { grpc, http })
+        Ok(Receivers {
+            grpc,
+            http,
+            exporter,
+        })
+    }
+
+    /// The exporter, when `--otlp-export` is set: PutTraceSegments offers what it stores too.
+    pub fn exporter(&self) -> Option<Arc<export::Exporter>> {
+        self.exporter.as_ref().map(|(x, _)| Arc::clone(x))
     }
 
     /// Where the gRPC receiver listens, if on.
@@ -333,7 +435,7 @@ impl Receivers {
         self.http.as_ref().map(|r| r.addr)
     }
 
-    /// Stops accepting, finishes in-flight requests.
+    /// Stops accepting, finishes in-flight requests, then drains the export queue.
     pub async fn shutdown(self) {
         for r in [self.grpc, self.http].into_iter().flatten() {
             let _ = r.stop.send(());
@@ -342,6 +444,9 @@ impl Receivers {
                 Ok(Err(e)) => tracing::error!(error = %e, "otlp receiver failed"),
                 Err(e) => tracing::error!(error = %e, "otlp receiver task failed"),
             }
+        }
+        if let Some((_, running)) = self.exporter {
+            running.shutdown().await;
         }
     }
 }

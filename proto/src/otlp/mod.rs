@@ -5,11 +5,14 @@
 //!   regenerates them and fails on a difference);
 //! - [`json`]: the OTLP/JSON encoding of an export request (hex ids, lowerCamelCase names,
 //!   64-bit integers as strings), decoded into the same messages;
-//! - [`translate`]: spans → segment documents, following the X-Ray ↔ OpenTelemetry conventions.
+//! - [`translate`]: spans → segment documents, following the X-Ray ↔ OpenTelemetry conventions;
+//! - [`export`]: segment documents → spans, to forward what the collector stores to another
+//!   OTLP backend.
 //!
 //! Pure functions over values: no I/O, no runtime, no gRPC (the tonic service lives in the
 //! collector and refers to these messages).
 
+pub mod export;
 pub mod json;
 pub mod translate;
 

@@ -181,6 +181,108 @@ pub fn translate_request(req: &ExportTraceServiceRequest, opts: &TranslateOption
     out
 }
 
+/// Nests translated documents whose parent is in the same batch under that parent, as embedded
+/// subsegments (without their own `type`, `trace_id` and `parent_id`), the way X-Ray SDKs send a
+/// segment with its subsegments: fewer, larger documents for the same entities. A document
+/// whose parent is elsewhere stays independent, and so does a segment (a server span) under
+/// another. When a nested document would exceed `max_document_bytes`, its children stay
+/// independent instead (recursively), so nesting never turns a valid span into an invalid
+/// document. Returns each document with its JSON, roots in first-seen order.
+pub fn nest(segments: Vec<Segment>, max_document_bytes: usize) -> Vec<(Segment, String)> {
+    use std::collections::{HashMap, HashSet};
+    let n = segments.len();
+    let mut parent: Vec<Option<usize>> = {
+        let index: HashMap<(&str, &str), usize> = segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some(((s.trace_id.as_deref()?, s.id.as_deref()?), i)))
+            .collect();
+        segments
+            .iter()
+            .map(|s| {
+                if !s.is_subsegment() {
+                    return None;
+                }
+                let key = (s.trace_id.as_deref()?, s.parent_id.as_deref()?);
+                index.get(&key).copied()
+            })
+            .collect()
+    };
+    // Malformed input can make a cycle of parents: cut it where the walk comes back.
+    for i in 0..n {
+        let mut seen = HashSet::new();
+        let mut cur = i;
+        while let Some(p) = parent[cur] {
+            if !seen.insert(cur) {
+                parent[cur] = None;
+                break;
+            }
+            cur = p;
+        }
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, p) in parent.iter().enumerate() {
+        if let Some(p) = p {
+            children[*p].push(i);
+        }
+    }
+    let mut slots: Vec<Option<Segment>> = segments.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(n);
+    for (i, p) in parent.iter().enumerate() {
+        if p.is_none()
+            && let Some(tree) = take_tree(i, &mut slots, &children, false)
+        {
+            place(tree, &mut out, max_document_bytes);
+        }
+    }
+    out
+}
+
+/// Document `i` with its descendants embedded (moved out of `slots`); `embedded` strips what
+/// embedded subsegments do not carry.
+fn take_tree(
+    i: usize,
+    slots: &mut [Option<Segment>],
+    children: &[Vec<usize>],
+    embedded: bool,
+) -> Option<Segment> {
+    let mut seg = slots[i].take()?;
+    if embedded {
+        seg.kind = None;
+        seg.trace_id = None;
+        seg.parent_id = None;
+    }
+    if !children[i].is_empty() {
+        let subs: Vec<Segment> = children[i]
+            .iter()
+            .filter_map(|&c| take_tree(c, slots, children, true))
+            .collect();
+        seg.subsegments.get_or_insert_with(Vec::new).extend(subs);
+    }
+    Some(seg)
+}
+
+/// Emits a document with what was nested under it if it fits; otherwise the document alone and
+/// each nested child (independent again, with what fits under it) on its own. Translated
+/// documents carry no subsegments of their own, so everything under `tree` was nested here.
+fn place(mut tree: Segment, out: &mut Vec<(Segment, String)>, max: usize) {
+    let json = tree.to_json();
+    if json.len() <= max || tree.subsegments.as_ref().is_none_or(Vec::is_empty) {
+        out.push((tree, json));
+        return;
+    }
+    let subs = tree.subsegments.take().unwrap_or_default();
+    let (trace, id) = (tree.trace_id.clone(), tree.id.clone());
+    let json = tree.to_json();
+    out.push((tree, json));
+    for mut child in subs {
+        child.kind = Some("subsegment".to_owned());
+        child.trace_id.clone_from(&trace);
+        child.parent_id.clone_from(&id);
+        place(child, out, max);
+    }
+}
+
 /// What the resource contributes to every segment of its spans, computed once per resource.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceInfo {
@@ -266,8 +368,9 @@ impl ResourceInfo {
             }));
             any_aws = true;
         }
+        // Resource attributes the mapping above did not use, kept as metadata.
         let mut metadata = Map::new();
-        for kv in attrs {
+        for kv in a.unused() {
             if let Some(v) = kv.value.as_ref().and_then(any_to_json) {
                 metadata.insert(kv.key.clone(), v);
             }
@@ -622,7 +725,9 @@ pub fn translate_span(
     }
     let mut otel = Map::new();
     otel.insert("kind".into(), Value::String(kind_name(sp.kind).to_owned()));
-    otel.insert("span_name".into(), Value::String(sp.name.clone()));
+    if seg.name.as_deref() != Some(sp.name.as_str()) {
+        otel.insert("span_name".into(), Value::String(sp.name.clone()));
+    }
     if let Some(s) = scope.filter(|s| !s.name.is_empty()) {
         let mut m = Map::new();
         m.insert("name".into(), Value::String(s.name.clone()));
@@ -718,13 +823,15 @@ fn http_block(a: &mut Attrs<'_>, kind: span::SpanKind) -> Option<Http> {
         x_forwarded_for: forwarded,
         ..HttpRequest::default()
     };
+    // A call known only by its status has no request block.
+    let request = (request != HttpRequest::default()).then_some(request);
     let response = (status.is_some() || length.is_some()).then(|| HttpResponse {
         status: status.map(IntOrString::from),
         content_length: length.map(IntOrString::from),
         ..HttpResponse::default()
     });
     Some(Http {
-        request: Some(request),
+        request,
         response,
         ..Http::default()
     })

@@ -52,6 +52,7 @@ fn resource() -> Vec<KeyValue> {
         s("cloud.account.id", "123456789012"),
         s("host.id", "i-0abc"),
         s("cloud.availability_zone", "us-east-1a"),
+        s("deployment.environment", "prod"),
     ]
 }
 
@@ -110,9 +111,10 @@ fn server_span_is_a_segment_named_after_the_service() {
     assert_eq!(d["user"], "alice");
     assert_eq!(d["annotations"], json!({"http_route": "/users/{id}"}));
     assert_eq!(d["metadata"]["otel"]["kind"], "SERVER");
+    // Resource attributes the mapping did not use.
     assert_eq!(
-        d["metadata"]["otel"]["resource"]["service.name"],
-        "checkout"
+        d["metadata"]["otel"]["resource"],
+        json!({"deployment.environment": "prod"})
     );
     assert!(d.get("error").is_none() && d.get("fault").is_none());
 }
@@ -204,6 +206,7 @@ fn aws_sdk_span_is_an_aws_subsegment() {
         d["aws"],
         json!({"operation": "GetItem", "region": "eu-west-1", "request_id": "REQ1", "table_name": "users"})
     );
+    assert_eq!(d["http"], json!({"response": {"status": 200}}));
     let d = one(span(
         span::SpanKind::Producer,
         3,
@@ -470,4 +473,52 @@ fn names_are_made_valid() {
     assert_eq!(annotation_key("http.route-x"), "http_route_x");
     assert_eq!(url_host("https://user@[::1]:8080/p"), Some("::1"));
     assert_eq!(url_host("http://h:1/p?q"), Some("h"));
+}
+
+#[test]
+fn children_in_the_same_batch_are_nested_under_their_parent() {
+    let res = ResourceInfo::new(&resource());
+    let opts = TranslateOptions::default();
+    let t = |sp: Span| translate_span(&res, None, &sp, &opts).unwrap();
+    let mut internal = span(span::SpanKind::Internal, 3, Some(1), vec![]);
+    internal.name = "work".into();
+    let segs = vec![
+        t(span(
+            span::SpanKind::Client,
+            2,
+            Some(3),
+            vec![s("server.address", "db")],
+        )),
+        t(span(span::SpanKind::Server, 1, None, vec![])),
+        t(internal),
+        // Parent not in this batch: stays independent.
+        t(span(span::SpanKind::Internal, 4, Some(9), vec![])),
+        // A server span under another is its own segment.
+        t(span(span::SpanKind::Server, 5, Some(2), vec![])),
+    ];
+    let out = nest(segs.clone(), 64 * 1024);
+    let ids: Vec<&str> = out.iter().map(|(s, _)| s.id.as_deref().unwrap()).collect();
+    assert_eq!(
+        ids,
+        ["000000000000ab01", "000000000000ab04", "000000000000ab05"]
+    );
+    let root: Value = serde_json::from_str(&out[0].1).unwrap();
+    let work = &root["subsegments"][0];
+    assert_eq!(work["name"], "work");
+    assert!(work.get("type").is_none() && work.get("trace_id").is_none());
+    assert!(work.get("parent_id").is_none());
+    assert_eq!(work["subsegments"][0]["name"], "db");
+    validate(&out[0].0, &ValidateOptions::default()).unwrap();
+    assert_eq!(out[1].0.kind.as_deref(), Some("subsegment"));
+
+    // Just too large together: the root alone, its child keeps the grandchild embedded.
+    let smaller = nest(segs.clone(), out[0].1.len() - 1);
+    assert_eq!(smaller.len(), 4);
+    // Far too large: each stays on its own, nothing lost.
+    let small = nest(segs, 10);
+    assert_eq!(small.len(), 5);
+    for (seg, json) in &small {
+        assert!(seg.subsegments.is_none());
+        assert_eq!(&seg.to_json(), json);
+    }
 }

@@ -4,8 +4,11 @@
 //! | --- | --- | --- |
 //! | `tower` (or `axum`) | [`tower`](self) | a `Layer` for incoming HTTP requests (axum, hyper, tonic) |
 //! | `reqwest` | [`reqwest`](self) | a `reqwest-middleware` middleware for outgoing HTTP requests |
+//! | `aws-sdk` | [`aws_sdk`](self) | an aws-sdk-rust interceptor: `aws` subsegments for AWS calls |
 //! | `tracing-layer` | [`tracing`](self) | a `tracing-subscriber` layer: `tracing` spans become subsegments |
 
+#[cfg(feature = "aws-sdk")]
+pub mod aws_sdk;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "tower")]

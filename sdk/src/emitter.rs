@@ -21,6 +21,9 @@ use fluoro_proto::segment::Segment;
 
 use crate::entity::Node;
 
+/// How long the emitter thread sleeps when its queue is empty.
+const POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// A closed subsegment waiting to be placed under its parent.
 #[derive(Debug)]
 pub(crate) struct Finished {
@@ -228,12 +231,18 @@ impl Worker {
     }
 
     fn run(mut self, rx: &Receiver<Job>) {
+        // The thread polls instead of blocking in `recv`: a caller's `try_send` then never has
+        // to wake it (a futex system call on every job), and documents wait at most
+        // `POLL_INTERVAL` before they are sent.
         loop {
             crate::sampling::tick();
-            let job = match rx.recv_timeout(Duration::from_millis(100)) {
+            let job = match rx.try_recv() {
                 Ok(job) => job,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    std::thread::sleep(POLL_INTERVAL);
+                    continue;
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
             };
             match job {
                 Job::Trace {

@@ -306,33 +306,12 @@ impl Node {
         if let Some(p) = t.upstream_parent {
             doc.parent_id = Some(p.to_string());
         }
-        if doc.origin.is_none() {
-            doc.origin.clone_from(&r.origin);
-        }
-        let aws = doc.aws.get_or_insert_with(Box::default);
-        let tpl = &r.aws;
-        if aws.xray.is_none() {
-            aws.xray.clone_from(&tpl.xray);
-        }
-        if let (Some(rule), Some(x)) = (&t.rule, aws.xray.as_deref_mut()) {
+        r.fill_segment(doc);
+        if let (Some(rule), Some(x)) = (
+            &t.rule,
+            doc.aws.as_deref_mut().and_then(|a| a.xray.as_deref_mut()),
+        ) {
             x.sampling_rule_name = Some(rule.to_string());
-        }
-        if aws.ecs.is_none() {
-            aws.ecs.clone_from(&tpl.ecs);
-        }
-        if aws.eks.is_none() {
-            aws.eks.clone_from(&tpl.eks);
-        }
-        if aws.elastic_beanstalk.is_none() {
-            aws.elastic_beanstalk.clone_from(&tpl.elastic_beanstalk);
-        }
-        let svc = doc.service.get_or_insert_with(Box::default);
-        if svc.runtime.is_none() {
-            svc.runtime.clone_from(&r.service.runtime);
-            svc.runtime_version.clone_from(&r.service.runtime_version);
-        }
-        if svc.version.is_none() {
-            svc.version.clone_from(&r.service.version);
         }
     }
 

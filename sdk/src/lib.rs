@@ -56,9 +56,12 @@
 //!
 //! `tower` (alias `axum`): a segment per incoming request, current while the handler runs.
 //! `reqwest`: a `remote` subsegment per outgoing request, with `X-Amzn-Trace-Id` and
-//! `traceparent` added so the callee joins the trace. `tracing-layer`: `tracing` spans become
+//! `traceparent` added so the callee joins the trace. `aws-sdk`: an interceptor for any
+//! aws-sdk-rust client (`aws` subsegments with operation, region, request id, resource).
+//! `tracing-layer`: `tracing` spans become
 //! subsegments (fields `xray.annotation.*` and `xray.metadata.*` become annotations and
-//! metadata); see [`integrations`].
+//! metadata). `opentelemetry`: the X-Ray id generator, propagator and span exporter for
+//! `opentelemetry_sdk`. See [`integrations`].
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "tower", feature = "reqwest"))]

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fluoro_proto::header::TraceHeader;
-use fluoro_proto::segment::{Aws, Service, XraySdk};
+use fluoro_proto::segment::{Aws, Segment, Service, XraySdk};
 
 use crate::config::{
     ContextMissing, DEFAULT_DAEMON_ADDRESS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STREAMING_THRESHOLD,
@@ -71,6 +71,37 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The recorder's members of every segment (`origin`, `aws.xray` and plugin blocks,
+    /// `service`), under whatever code already set.
+    pub(crate) fn fill_segment(&self, doc: &mut Segment) {
+        if doc.origin.is_none() {
+            doc.origin.clone_from(&self.origin);
+        }
+        let aws = doc.aws.get_or_insert_with(Box::default);
+        let tpl = &self.aws;
+        if aws.xray.is_none() {
+            aws.xray.clone_from(&tpl.xray);
+        }
+        if aws.ecs.is_none() {
+            aws.ecs.clone_from(&tpl.ecs);
+        }
+        if aws.eks.is_none() {
+            aws.eks.clone_from(&tpl.eks);
+        }
+        if aws.elastic_beanstalk.is_none() {
+            aws.elastic_beanstalk.clone_from(&tpl.elastic_beanstalk);
+        }
+        let svc = doc.service.get_or_insert_with(Box::default);
+        if svc.runtime.is_none() {
+            svc.runtime.clone_from(&self.service.runtime);
+            svc.runtime_version
+                .clone_from(&self.service.runtime_version);
+        }
+        if svc.version.is_none() {
+            svc.version.clone_from(&self.service.version);
+        }
+    }
+
     pub(crate) fn reject(&self, what: &str) {
         let n = self
             .emitter
@@ -422,6 +453,23 @@ impl Recorder {
             true,
         ));
         Some(Node::new_segment(trace, Cow::Borrowed("facade"), None))
+    }
+
+    /// Fills the recorder's segment members into `doc` (OpenTelemetry exporter).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn segment_template(&self, doc: &mut Segment) {
+        if let Some(i) = &self.inner {
+            i.fill_segment(doc);
+        }
+    }
+
+    /// Queues a finished document for the emitter (OpenTelemetry exporter).
+    #[cfg(feature = "opentelemetry")]
+    pub(crate) fn submit_document(&self, doc: Segment) {
+        if let Some(i) = &self.inner {
+            i.emitter
+                .submit(crate::emitter::Job::Document(Box::new(doc)));
+        }
     }
 
     /// In Lambda (`LAMBDA_TASK_ROOT` set).

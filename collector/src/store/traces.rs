@@ -364,9 +364,14 @@ pub fn list_candidates(
     let (after_time, after_key) = after.map_or((i64::MAX, i64::MAX), |(t, k)| (t as i64, k));
     // Hours to visit, newest first: within the window, the stored traces' span (a window of
     // years costs no more than the data) and below the cursor.
-    let (first, last): (Option<i64>, Option<i64>) = conn
-        .prepare_cached("SELECT min(id_time), max(id_time) FROM traces")?
-        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // Two statements: SQLite answers a lone min() or max() from the index in one step, but
+    // scans the whole index for both in one SELECT.
+    let first: Option<i64> = conn
+        .prepare_cached("SELECT min(id_time) FROM traces")?
+        .query_row([], |r| r.get(0))?;
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT max(id_time) FROM traces")?
+        .query_row([], |r| r.get(0))?;
     let (Some(first), Some(last)) = (first, last) else {
         return plain(conn);
     };

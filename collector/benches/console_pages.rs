@@ -20,42 +20,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use fluoro_collector::demo;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+
+mod support;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 50;
 const CONNECTIONS: usize = 4;
-
-async fn post(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    addr: &str,
-    path: &str,
-    body: Bytes,
-) -> (u16, Bytes) {
-    let req = hyper::Request::post(path)
-        .header("host", addr)
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap();
-    sender.ready().await.unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    (status, bytes)
-}
-
-async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    sender
-}
 
 fn now() -> f64 {
     std::time::SystemTime::now()
@@ -100,13 +73,13 @@ async fn main() {
     for _ in 0..CONNECTIONS {
         let (bodies, next, addr) = (Arc::clone(&bodies), Arc::clone(&next), addr.clone());
         tasks.push(tokio::spawn(async move {
-            let mut sender = connect(&addr).await;
+            let mut sender = support::connect(&addr).await;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
                 loop {
                     let (status, resp) =
-                        post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
+                        support::post(&mut sender, &addr, "/TraceSegments", body.clone()).await;
                     if status == 429 {
                         tokio::time::sleep(Duration::from_millis(5)).await;
                         continue;
@@ -127,7 +100,7 @@ async fn main() {
     );
 
     // Wait until the service graph counts every request at the gateway.
-    let mut sender = connect(&addr).await;
+    let mut sender = support::connect(&addr).await;
     let waited = Instant::now();
     loop {
         let body = format!(
@@ -135,7 +108,7 @@ async fn main() {
             t0 - 3600.0,
             now() + 60.0
         );
-        let (_, resp) = post(&mut sender, &addr, "/ServiceGraph", Bytes::from(body)).await;
+        let (_, resp) = support::post(&mut sender, &addr, "/ServiceGraph", Bytes::from(body)).await;
         let graph: serde_json::Value = serde_json::from_slice(&resp).unwrap();
         let counted = graph["Services"]
             .as_array()

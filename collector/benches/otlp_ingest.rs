@@ -36,8 +36,9 @@ use fluoro_proto::otlp::pb::collector::trace::v1::{
 use fluoro_proto::otlp::pb::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
 use fluoro_proto::otlp::pb::resource::v1::Resource;
 use fluoro_proto::otlp::pb::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+
+mod support;
 
 const XRAY_BATCH: usize = 50;
 const OTLP_BATCH: usize = 512;
@@ -292,36 +293,9 @@ impl Drop for Server {
     }
 }
 
-async fn post_json(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    addr: &str,
-    path: &str,
-    body: Bytes,
-) -> (u16, Bytes) {
-    let req = hyper::Request::post(path)
-        .header("host", addr)
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap();
-    sender.ready().await.unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.into_body().collect().await.unwrap().to_bytes())
-}
-
-async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    sender
-}
-
 /// Waits until the service graph counts every trace (the aggregator has caught up).
 async fn settle(addr: &str, traces: usize) -> f64 {
-    let mut sender = connect(addr).await;
+    let mut sender = support::connect(addr).await;
     let started = Instant::now();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -329,7 +303,7 @@ async fn settle(addr: &str, traces: usize) -> f64 {
         .as_secs_f64();
     let window = serde_json::json!({ "StartTime": now - 3600.0, "EndTime": now + 60.0 });
     loop {
-        let (_, body) = post_json(
+        let (_, body) = support::post(
             &mut sender,
             addr,
             "/ServiceGraph",
@@ -363,50 +337,17 @@ struct Run {
 async fn run_xray(docs: Vec<String>, traces: usize, connections: usize) -> Run {
     let server = Server::start("xray");
     let addr = server.api.clone();
-    let bodies: Arc<Vec<Bytes>> = Arc::new(
-        docs.chunks(XRAY_BATCH)
-            .map(|c| {
-                Bytes::from(
-                    serde_json::to_vec(&serde_json::json!({ "TraceSegmentDocuments": c })).unwrap(),
-                )
-            })
-            .collect(),
-    );
-    let next = Arc::new(AtomicUsize::new(0));
-    let retried = Arc::new(AtomicU64::new(0));
+    let bodies: Vec<Bytes> = docs
+        .chunks(XRAY_BATCH)
+        .map(|c| {
+            Bytes::from(
+                serde_json::to_vec(&serde_json::json!({ "TraceSegmentDocuments": c })).unwrap(),
+            )
+        })
+        .collect();
     let cpu0 = server.cpu_secs();
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (bodies, next, retried, addr) = (
-            Arc::clone(&bodies),
-            Arc::clone(&next),
-            Arc::clone(&retried),
-            addr.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut sender = connect(&addr).await;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { break };
-                loop {
-                    let (status, resp) =
-                        post_json(&mut sender, &addr, "/TraceSegments", body.clone()).await;
-                    if status == 429 {
-                        retried.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                        continue;
-                    }
-                    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&resp));
-                    assert_eq!(&resp[..], br#"{"UnprocessedTraceSegments":[]}"#);
-                    break;
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    let retried = support::put_all(&addr, bodies, connections).await;
     let secs = started.elapsed().as_secs_f64();
     let cpu_ingest = server.cpu_secs() - cpu0;
     let lag = settle(&addr, traces).await;
@@ -415,7 +356,7 @@ async fn run_xray(docs: Vec<String>, traces: usize, connections: usize) -> Run {
         cpu_ingest,
         cpu_total: server.cpu_secs() - cpu0,
         lag,
-        retried: retried.load(Ordering::Relaxed),
+        retried,
     }
 }
 

@@ -23,6 +23,10 @@ pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_WRITE_QUEUE: usize = 256;
 /// Default quiet time before a changed trace's summary and graph statistics are recomputed.
 pub const DEFAULT_AGGREGATE_DELAY: &str = "1s";
+/// Default most traces one filtered GetTraceSummaries page evaluates.
+pub const DEFAULT_MAX_FILTER_EVALUATIONS: usize = 2_000;
+/// Default most traces a group-scoped service graph or time series evaluates.
+pub const DEFAULT_MAX_GROUP_GRAPH_TRACES: usize = 200_000;
 /// Default memory for documents waiting to be aggregated, already parsed (128 MiB).
 pub const DEFAULT_AGGREGATE_CACHE_BYTES: usize = 128 * 1024 * 1024;
 
@@ -72,6 +76,16 @@ pub struct Config {
     /// back from the database instead (slower, never wrong). 0 turns the cache off.
     #[arg(long, env = "FLUORO_AGGREGATE_CACHE_BYTES", default_value_t = DEFAULT_AGGREGATE_CACHE_BYTES)]
     pub aggregate_cache_bytes: usize,
+
+    /// Most traces one GetTraceSummaries page with a FilterExpression evaluates before it
+    /// answers with the matches found so far and a NextToken.
+    #[arg(long, env = "FLUORO_MAX_FILTER_EVALUATIONS", default_value_t = DEFAULT_MAX_FILTER_EVALUATIONS)]
+    pub max_filter_evaluations: usize,
+
+    /// Most traces GetServiceGraph / GetTimeSeriesServiceStatistics evaluate for a group with a
+    /// filter expression; a time range holding more is refused with a hint to narrow it.
+    #[arg(long, env = "FLUORO_MAX_GROUP_GRAPH_TRACES", default_value_t = DEFAULT_MAX_GROUP_GRAPH_TRACES)]
+    pub max_group_graph_traces: usize,
 
     /// File of `ACCESS_KEY_ID SECRET_ACCESS_KEY` lines; when set, every request must carry a
     /// valid SigV4 signature (service `xray`) made with one of these keys.
@@ -185,6 +199,11 @@ impl Config {
         }
         if self.write_queue == 0 {
             return Err(ConfigError("--write-queue must be at least 1".into()));
+        }
+        if self.max_filter_evaluations == 0 || self.max_group_graph_traces == 0 {
+            return Err(ConfigError(
+                "--max-filter-evaluations and --max-group-graph-traces must be at least 1".into(),
+            ));
         }
         if let Some(url) = &self.otlp_export {
             crate::otlp::export::parse_url(url).map_err(ConfigError)?;

@@ -212,6 +212,7 @@ pub(super) async fn get_trace_summaries(
         _ => None,
     };
     let after = req.next_token.as_deref().map(decode_cursor).transpose()?;
+    let max_evaluated = st.config.max_filter_evaluations;
     let groups = match &filter {
         Some(_) => super::groups::group_filters(st).await?,
         None => Vec::new(),
@@ -228,7 +229,7 @@ pub(super) async fn get_trace_summaries(
                     filter: &f,
                     groups: &groups,
                 };
-                filtered_page(conn, &scan, after, rate)
+                filtered_page(conn, &scan, after, rate, max_evaluated)
             }
         })
         .await?;
@@ -244,9 +245,6 @@ pub(super) async fn get_trace_summaries(
 /// A page of the listing and where the next one starts.
 type Page = (Vec<TraceSummary>, Option<rows::Cursor>, i64);
 
-/// Most traces a filtered page evaluates before it answers with what it found and a
-/// `NextToken` (AWS pages the same way: a page may hold fewer matches than its size).
-const FILTER_EVALUATIONS_PER_PAGE: usize = 2_000;
 /// Candidates read from the index per round.
 const CANDIDATE_BATCH: usize = 256;
 
@@ -360,18 +358,22 @@ impl Scan<'_> {
     }
 }
 
+/// A page of matches: at most `SUMMARY_PAGE_SIZE`, and at most `max_evaluated` traces
+/// evaluated (`--max-filter-evaluations`) before it answers with what it found and a
+/// `NextToken` (AWS pages the same way: a page may hold fewer matches than its size).
 fn filtered_page(
     conn: &rusqlite::Connection,
     scan: &Scan<'_>,
     after: Option<rows::Cursor>,
     rate: Option<f64>,
+    max_evaluated: usize,
 ) -> Result<Page, StoreError> {
     let mut out = Vec::new();
     let mut evaluated = 0usize;
     let next = scan.walk(
         conn,
         after,
-        FILTER_EVALUATIONS_PER_PAGE,
+        max_evaluated,
         &mut evaluated,
         |row| rate.is_some_and(|r| sample_draw(row.id) >= r),
         |_, _, summary| {
@@ -408,9 +410,6 @@ async fn group_scope(
     }
 }
 
-/// Most traces a group-scoped graph evaluates; a wider window is refused (narrow it).
-const MAX_GROUP_GRAPH_TRACES: usize = 200_000;
-
 /// The graph buckets of a window, or, for a group with a filter expression, the per-minute
 /// contributions of the window's traces that match it (spec §3.4 allows evaluating groups at
 /// query time; the whole-graph buckets are pre-aggregated, group graphs are not).
@@ -425,6 +424,8 @@ async fn graph_buckets(
     };
     let groups = super::groups::group_filters(st).await?;
     let first_bucket = (start / 60.0).floor() * 60.0;
+    // A wider window is refused (narrow it): `--max-group-graph-traces`.
+    let max_traces = st.config.max_group_graph_traces;
     let result = st
         .store
         .read(move |conn| {
@@ -443,7 +444,7 @@ async fn graph_buckets(
             let stopped = scan.walk(
                 conn,
                 None,
-                MAX_GROUP_GRAPH_TRACES,
+                max_traces,
                 &mut evaluated,
                 |_| false,
                 |row, assembled, _| {
@@ -467,7 +468,7 @@ async fn graph_buckets(
     let (buckets, truncated) = result;
     if truncated {
         return Err(ApiError::invalid_request(format!(
-            "the time range holds more than {MAX_GROUP_GRAPH_TRACES} traces to test against the group's filter expression; narrow it"
+            "the time range holds more than {max_traces} traces to test against the group's filter expression (--max-group-graph-traces); narrow it"
         )));
     }
     Ok(buckets.into_iter().map(|(b, g)| (b as f64, g)).collect())

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub traces_aggregated: AtomicU64,
     /// Traces removed by retention.
     pub traces_expired: AtomicU64,
+    /// Filtered GetTraceSummaries pages cut short by `--max-filter-evaluations`.
+    pub filter_pages_cut: AtomicU64,
+    /// Group-scoped graph requests refused by `--max-group-graph-traces`.
+    pub group_graphs_refused: AtomicU64,
     /// Traces the aggregator found parsed in its cache.
     pub aggregate_cache_hits: AtomicU64,
     /// Traces the aggregator had to read back from the database.
@@ -140,6 +144,18 @@ impl Metrics {
             "fluoro_collector_traces_expired_total",
             "Traces removed by retention.",
             get(&self.traces_expired),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_filter_pages_cut_total",
+            "Filtered GetTraceSummaries pages that stopped at --max-filter-evaluations (NextToken goes on).",
+            get(&self.filter_pages_cut),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_group_graphs_refused_total",
+            "Group-scoped graph requests refused for holding more than --max-group-graph-traces traces.",
+            get(&self.group_graphs_refused),
         );
         counter(
             &mut out,

@@ -213,6 +213,7 @@ pub(super) async fn get_trace_summaries(
     };
     let after = req.next_token.as_deref().map(decode_cursor).transpose()?;
     let max_evaluated = st.config.max_filter_evaluations;
+    let filtered = filter.is_some();
     let groups = match &filter {
         Some(_) => super::groups::group_filters(st).await?,
         None => Vec::new(),
@@ -234,6 +235,9 @@ pub(super) async fn get_trace_summaries(
         })
         .await?;
     let (summaries, next, processed) = page;
+    if filtered && next.is_some() && processed as usize >= max_evaluated {
+        st.metrics.filter_pages_cut.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(GetTraceSummariesResponse {
         trace_summaries: summaries,
         approximate_time: Some(EpochSeconds(now_secs().floor())),
@@ -467,6 +471,9 @@ async fn graph_buckets(
         .await?;
     let (buckets, truncated) = result;
     if truncated {
+        st.metrics
+            .group_graphs_refused
+            .fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::invalid_request(format!(
             "the time range holds more than {max_traces} traces to test against the group's filter expression (--max-group-graph-traces); narrow it"
         )));

@@ -1010,6 +1010,8 @@ mod pushdown_soundness {
                 for (t, s) in &traces {
                     if matches_with(&f, t, s, &opts) {
                         let terms = terms(t, s);
+                        // The store indexes the summary without root causes: same facts.
+                        prop_assert_eq!(&terms, &super::terms(t, &crate::trace::summarize_for_index(t)));
                         prop_assert!(
                             need.as_ref().is_none_or(|n| n.holds(&terms)),
                             "{text} matches {} (ignore_case {ignore_case}) but {need:?} fails on its terms",

@@ -154,7 +154,7 @@ impl Aggregator {
             };
             let assembled = trace::assemble(id, docs);
             let contribution = graph::contribution(&assembled);
-            let summary = trace::summarize(&assembled);
+            let summary = trace::summarize_for_index(&assembled);
             let terms = crate::filter::terms(&assembled, &summary);
             let start = assembled
                 .time_span()

@@ -26,7 +26,7 @@ mod view;
 mod tests;
 
 pub use assemble::assemble;
-pub use summary::{service_id, summarize};
+pub use summary::{service_id, summarize, summarize_for_index};
 
 use fluoro_proto::ids::TraceId;
 use fluoro_proto::segment::Segment;

@@ -49,6 +49,17 @@ pub fn service_id(seg: &Segment) -> ServiceId {
 
 /// Derives the `TraceSummary` of an assembled trace.
 pub fn summarize(trace: &AssembledTrace) -> TraceSummary {
+    summarize_with(trace, true)
+}
+
+/// The summary without its root causes (`FaultRootCauses`, `ErrorRootCauses`,
+/// `ResponseTimeRootCauses` absent): what the filter index needs when a trace settles, without
+/// the root-cause analysis, the costliest part of a summary.
+pub fn summarize_for_index(trace: &AssembledTrace) -> TraceSummary {
+    summarize_with(trace, false)
+}
+
+fn summarize_with(trace: &AssembledTrace, root_causes: bool) -> TraceSummary {
     let view = View::new(trace);
     let root = view.root_segment();
     let ids: Vec<ServiceId> = trace.segments.iter().map(service_id).collect();
@@ -154,7 +165,11 @@ pub fn summarize(trace: &AssembledTrace) -> TraceSummary {
         }
     }
 
-    let causes = rootcause::root_causes(&view);
+    let causes = root_causes.then(|| rootcause::root_causes(&view));
+    let (fault, error, slow) = match causes {
+        Some(c) => (Some(c.fault), Some(c.error), Some(c.response_time)),
+        None => (None, None, None),
+    };
     TraceSummary {
         id: trace.id.to_string(),
         start_time: start.map(EpochSeconds),
@@ -172,9 +187,9 @@ pub fn summarize(trace: &AssembledTrace) -> TraceSummary {
         instance_ids: Some(instances),
         availability_zones: Some(zones),
         entry_point: root.map(service_id),
-        fault_root_causes: Some(causes.fault),
-        error_root_causes: Some(causes.error),
-        response_time_root_causes: Some(causes.response_time),
+        fault_root_causes: fault,
+        error_root_causes: error,
+        response_time_root_causes: slow,
         revision: Some(0),
         matched_event_time: None,
     }

@@ -124,10 +124,15 @@ async fn api(docs: &[(TraceId, EntityId, f64, String)], connections: usize) -> (
             )
         })
         .collect();
+    let cpu_before = support::thread_cpu();
     let started = Instant::now();
     let throttled = support::put_all(&addr, bodies, connections).await;
     let elapsed = started.elapsed().as_secs_f64();
     let rate = docs.len() as f64 / elapsed;
+    println!(
+        "api: CPU by thread during the ingest ({elapsed:.1} s; the load generator's client runs on the tokio workers too):"
+    );
+    support::report_thread_cpu(&cpu_before, &support::thread_cpu(), docs.len(), elapsed);
     queries(&addr, docs).await;
     report_cache(&addr).await;
     let settle = Instant::now();

@@ -24,6 +24,12 @@ pub struct Metrics {
     pub write_batches: AtomicU64,
     /// Total microseconds spent in write batches.
     pub write_batch_micros: AtomicU64,
+    /// WAL checkpoints run by the checkpoint thread.
+    pub wal_checkpoints: AtomicU64,
+    /// Checkpoints that had to wait for everyone because the WAL outgrew its limit.
+    pub wal_checkpoints_forced: AtomicU64,
+    /// Frames (pages) in the WAL at the last checkpoint.
+    pub wal_frames: AtomicU64,
     /// Traces whose summary and graph statistics were (re)computed.
     pub traces_aggregated: AtomicU64,
     /// Traces removed by retention.
@@ -132,6 +138,24 @@ impl Metrics {
             out,
             "# HELP fluoro_collector_write_batch_seconds_total Time spent in write transactions.\n# TYPE fluoro_collector_write_batch_seconds_total counter\nfluoro_collector_write_batch_seconds_total {}",
             get(&self.write_batch_micros) as f64 / 1e6
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_wal_checkpoints_total",
+            "WAL checkpoints run by the checkpoint thread.",
+            get(&self.wal_checkpoints),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_wal_checkpoints_forced_total",
+            "Checkpoints that waited for readers and the writer because the WAL outgrew its limit.",
+            get(&self.wal_checkpoints_forced),
+        );
+        gauge(
+            &mut out,
+            "fluoro_collector_wal_frames",
+            "Pages in the WAL at the last checkpoint.",
+            get(&self.wal_frames),
         );
         counter(
             &mut out,

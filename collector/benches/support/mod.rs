@@ -138,3 +138,62 @@ pub(crate) async fn put_all(addr: &str, bodies: Vec<Bytes>, connections: usize) 
     }
     throttled.load(Ordering::Relaxed)
 }
+
+/// CPU seconds (user + system) used so far by each thread of this process, summed by thread
+/// name (tokio's workers share one name), from `/proc/self/task/*/stat`.
+pub(crate) fn thread_cpu() -> std::collections::BTreeMap<String, f64> {
+    // Clock ticks per second: 100 on every Linux this runs on (USER_HZ).
+    const TICKS: f64 = 100.0;
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // "tid (comm) state ppid ... utime stime": comm may hold spaces, so split at the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let name = head.split_once('(').map_or("?", |(_, n)| n).to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After the comm: state is field 0, utime field 11, stime field 12.
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        *out.entry(name).or_insert(0.0) += (ticks(11) + ticks(12)) / TICKS;
+    }
+    out
+}
+
+/// Prints the CPU each thread name used between two [`thread_cpu`] readings, per 1,000 items.
+pub(crate) fn report_thread_cpu(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    items: usize,
+    wall: f64,
+) {
+    let mut total = 0.0;
+    for (name, secs) in after {
+        let used = secs - before.get(name).copied().unwrap_or(0.0);
+        if used < 0.005 {
+            continue;
+        }
+        total += used;
+        println!(
+            "  cpu {name:<18} {used:>7.2} s  {:>6.1}% of a core  {:>6.2} ms per 1k",
+            100.0 * used / wall,
+            1e3 * used / items as f64 * 1e3
+        );
+    }
+    println!(
+        "  cpu {:<18} {total:>7.2} s  {:>6.1}% of a core  {:>6.2} ms per 1k",
+        "all threads",
+        100.0 * total / wall,
+        1e3 * total / items as f64 * 1e3
+    );
+}

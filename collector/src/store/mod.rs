@@ -2,7 +2,13 @@
 //!
 //! One dedicated thread owns the write connection. API handlers send it closures through a
 //! bounded queue and await the result; the thread drains whatever is queued, runs it in one
-//! transaction (each request in its own savepoint, so one failure does not undo the others). A
+//! transaction. Control-plane requests (groups, sampling rules, ...) each run in their own
+//! savepoint, so one refused request does not undo the others. Ingest and the aggregator's
+//! updates run without one: a savepoint makes SQLite copy every page a request touches into a
+//! sub-journal first (16 KiB each), which was a tenth of the writer's time, and these jobs fail
+//! only when SQLite itself does; when one fails, the transaction is rolled back, the requests
+//! already in it are told so (a 500 their clients retry), and the requests not yet run go into
+//! a fresh transaction. A
 //! second thread, the aggregator ([`aggregate`]), recomputes the summaries and graph statistics
 //! of traces that changed, on its own read connection, and hands the writer only the small
 //! updates to apply. Readers use their own connections from a small pool, on tokio's blocking
@@ -15,6 +21,7 @@
 
 pub mod aggregate;
 pub mod cache;
+pub mod checkpoint;
 pub mod groups;
 pub mod sampling;
 pub mod schema;
@@ -63,8 +70,16 @@ pub enum StoreError {
 
 /// Called once the transaction holding a write has committed (`None`) or failed.
 type Finish = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
-/// A queued write: runs in its own savepoint; says whether to keep its changes.
+/// Runs a queued write; says whether to keep its changes.
 type WriteFn = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
+
+/// A queued write and how it is isolated from the others in its transaction.
+struct Job {
+    run: WriteFn,
+    /// In its own savepoint: an error undoes this job alone. Without: an error undoes the
+    /// whole transaction.
+    isolated: bool,
+}
 
 /// Settings of the store.
 #[derive(Debug, Clone)]
@@ -89,13 +104,14 @@ pub struct Store {
 
 #[derive(Debug)]
 struct Inner {
-    tx: mpsc::SyncSender<WriteFn>,
+    tx: mpsc::SyncSender<Job>,
     capacity: usize,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     metrics: Arc<Metrics>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     aggregator: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<std::thread::JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
     cache: Arc<cache::DocCache>,
 }
@@ -142,10 +158,12 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(mode, "sqlite refused WAL mode");
         }
-        conn.pragma_update(None, "wal_autocheckpoint", 4000)?;
+        // Checkpoints run on their own thread ([`checkpoint`]), not inside the writer's commits.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::WAL_SIZE_LIMIT)?;
         schema::migrate(&mut conn)?;
 
-        let (tx, rx) = mpsc::sync_channel::<WriteFn>(cfg.write_queue);
+        let (tx, rx) = mpsc::sync_channel::<Job>(cfg.write_queue);
         let writer = Writer {
             conn,
             rx,
@@ -157,6 +175,12 @@ impl Store {
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer =
+            checkpoint::Checkpointer::open(&cfg.path, Arc::clone(&stop), Arc::clone(&metrics))?;
+        let checkpointer = std::thread::Builder::new()
+            .name("fluoro-checkpoint".into())
+            .spawn(move || checkpointer.run())
+            .map_err(|e| StoreError::Internal(format!("cannot start checkpoint thread: {e}")))?;
         let cache = Arc::new(cache::DocCache::new(cfg.aggregate_cache));
         let aggregator = aggregate::Aggregator::new(
             open_connection(&cfg.path, false)?,
@@ -183,6 +207,7 @@ impl Store {
                 metrics,
                 writer: Mutex::new(Some(handle)),
                 aggregator: Mutex::new(Some(aggregator)),
+                checkpointer: Mutex::new(Some(checkpointer)),
                 stop,
                 cache,
             }),
@@ -200,44 +225,58 @@ impl Store {
             &self.inner.tx,
             &self.inner.metrics,
             self.inner.capacity,
-            false,
+            Submit {
+                wait: false,
+                isolated: true,
+            },
             f,
         )?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Stores validated documents in the writer's transaction (429-style [`StoreError::Busy`]
-    /// when the queue is full) and hands their parsed form to the aggregator's cache.
+    /// when the queue is full) and, once committed, hands their parsed form to the
+    /// aggregator's cache. Runs without a savepoint (see the module docs).
     pub async fn ingest(&self, docs: Vec<traces::IngestDoc>) -> Result<(), StoreError> {
-        let cache = Arc::clone(&self.inner.cache);
-        let metrics = Arc::clone(&self.inner.metrics);
-        self.write(move |conn| {
-            let rows = traces::insert_documents(conn, &docs, traces::now_secs())?;
-            let mut slots: Vec<Option<traces::IngestDoc>> = docs.into_iter().map(Some).collect();
-            let writes = rows
-                .into_iter()
-                .map(|row| cache::TraceWrite {
-                    key: row.key,
-                    revision: row.revision,
-                    docs: row
-                        .docs
-                        .iter()
-                        .map(|&i| {
-                            let d = slots.get_mut(i)?.take()?;
-                            Some(cache::CachedDoc {
-                                entity_id: d.entity_id,
-                                in_progress: d.in_progress,
-                                json_len: d.doc.len(),
-                                segment: d.segment?,
-                            })
+        let rx = submit(
+            &self.inner.tx,
+            &self.inner.metrics,
+            self.inner.capacity,
+            Submit {
+                wait: false,
+                isolated: false,
+            },
+            move |conn| {
+                let rows = traces::insert_documents(conn, &docs, traces::now_secs())?;
+                Ok((rows, docs))
+            },
+        )?;
+        let (rows, docs) = rx.await.map_err(|_| StoreError::Closed)??;
+        // Only committed rows go to the cache: a rolled-back row key can be given to another
+        // trace by the next insert.
+        let mut slots: Vec<Option<traces::IngestDoc>> = docs.into_iter().map(Some).collect();
+        let writes = rows
+            .into_iter()
+            .map(|row| cache::TraceWrite {
+                key: row.key,
+                revision: row.revision,
+                docs: row
+                    .docs
+                    .iter()
+                    .map(|&i| {
+                        let d = slots.get_mut(i)?.take()?;
+                        Some(cache::CachedDoc {
+                            entity_id: d.entity_id,
+                            in_progress: d.in_progress,
+                            json_len: d.doc.len(),
+                            segment: d.segment?,
                         })
-                        .collect(),
-                })
-                .collect();
-            cache.record(writes, &metrics);
-            Ok(())
-        })
-        .await
+                    })
+                    .collect(),
+            })
+            .collect();
+        self.inner.cache.record(writes, &self.inner.metrics);
+        Ok(())
     }
 
     /// Runs `f` on a read connection, off the async workers.
@@ -281,6 +320,7 @@ impl Store {
         };
         let writer = take(&self.inner.writer);
         let aggregator = take(&self.inner.aggregator);
+        let checkpointer = take(&self.inner.checkpointer);
         self.inner.stop.store(true, Ordering::Release);
         // The aggregator holds a sender too: the writer ends once the aggregator has finished
         // its last pass and every handler holding a clone of the store has finished.
@@ -289,6 +329,10 @@ impl Store {
             if let Some(h) = aggregator {
                 let _ = h.join();
             }
+            if let Some(h) = checkpointer {
+                let _ = h.join();
+            }
+            // The writer checkpoints the WAL one last time once it has drained its queue.
             if let Some(h) = writer {
                 let _ = h.join();
             }
@@ -304,12 +348,22 @@ impl Store {
 
 type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
-/// Queues `f` for the writer without waiting; [`StoreError::Busy`] when the queue is full.
+/// How a job is queued.
+#[derive(Debug, Clone, Copy)]
+struct Submit {
+    /// Wait for room in the queue instead of failing with [`StoreError::Busy`].
+    wait: bool,
+    /// Run in its own savepoint ([`Job::isolated`]).
+    isolated: bool,
+}
+
+/// Queues `f` for the writer; unless `how.wait`, fails with [`StoreError::Busy`] at once when
+/// the queue is full.
 fn submit<T, F>(
-    tx: &mpsc::SyncSender<WriteFn>,
+    tx: &mpsc::SyncSender<Job>,
     metrics: &Metrics,
     capacity: usize,
-    wait: bool,
+    how: Submit,
     f: F,
 ) -> Result<Reply<T>, StoreError>
 where
@@ -317,19 +371,27 @@ where
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
     let (reply, rx) = oneshot::channel();
-    let job: WriteFn = Box::new(move |conn| {
+    let run: WriteFn = Box::new(move |conn| {
         let result = f(conn);
         let keep = result.is_ok();
         let finish: Finish = Box::new(move |commit_error| {
-            let out = match commit_error {
-                None => result,
-                Some(e) => Err(StoreError::Internal(format!("commit failed: {e}"))),
+            let out = match (result, commit_error) {
+                // This job's own error says more than the rollback it caused.
+                (Err(e), _) => Err(e),
+                (Ok(_), Some(e)) => Err(StoreError::Internal(format!(
+                    "the write transaction was rolled back: {e}"
+                ))),
+                (Ok(v), None) => Ok(v),
             };
             let _ = reply.send(out);
         });
         (keep, finish)
     });
-    if wait {
+    let job = Job {
+        run,
+        isolated: how.isolated,
+    };
+    if how.wait {
         tx.send(job).map_err(|_| StoreError::Closed)?;
         metrics.write_queue_depth.fetch_add(1, Ordering::Relaxed);
         return Ok(rx);
@@ -350,27 +412,32 @@ where
 /// The writer queue as seen from a plain thread (the aggregator).
 #[derive(Debug, Clone)]
 pub(crate) struct BlockingWriter {
-    tx: mpsc::SyncSender<WriteFn>,
+    tx: mpsc::SyncSender<Job>,
     metrics: Arc<Metrics>,
     capacity: usize,
 }
 
 impl BlockingWriter {
-    /// Runs `f` in the writer's transaction and waits; when the queue is full it waits for
-    /// room rather than failing (background work has no client to retry for it).
+    /// Runs `f` in the writer's transaction, without a savepoint (an error rolls back the
+    /// transaction), and waits; when the queue is full it waits for room rather than failing
+    /// (background work has no client to retry for it).
     pub(crate) fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let rx = submit(&self.tx, &self.metrics, self.capacity, true, f)?;
+        let how = Submit {
+            wait: true,
+            isolated: false,
+        };
+        let rx = submit(&self.tx, &self.metrics, self.capacity, how, f)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 }
 
 struct Writer {
     conn: Connection,
-    rx: mpsc::Receiver<WriteFn>,
+    rx: mpsc::Receiver<Job>,
     metrics: Arc<Metrics>,
     retention: Duration,
 }
@@ -381,7 +448,7 @@ impl Writer {
         let mut last_retention = Instant::now() - Duration::from_secs(3600);
         let mut open = true;
         while open {
-            let mut batch: Vec<WriteFn> = Vec::new();
+            let mut batch: Vec<Job> = Vec::new();
             // Wait for work, but wake up regularly for retention.
             match self.recv_timeout(tick) {
                 Recv::Job(job) => batch.push(job),
@@ -428,15 +495,39 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, batch: Vec<WriteFn>) {
-        let started = Instant::now();
-        let n = batch.len();
-        let mut finishers = Vec::with_capacity(n);
-        let result = (|| -> rusqlite::Result<()> {
-            let mut tx = self.conn.transaction()?;
-            for job in batch {
+    /// Runs `batch` in one transaction; when a job without a savepoint fails, rolls back what
+    /// ran and starts again with the jobs not yet run.
+    fn commit(&mut self, batch: Vec<Job>) {
+        let mut jobs = batch.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let started = Instant::now();
+            let mut finishers = Vec::new();
+            let result = self.transaction(&mut jobs, &mut finishers);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, requests = finishers.len(), "write transaction failed");
+            }
+            for finish in finishers {
+                finish(result.as_ref().err());
+            }
+            self.metrics.write_batches.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .write_batch_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs jobs from `jobs` in one transaction until they run out or one without a savepoint
+    /// fails (then the transaction is rolled back and the rest stay in `jobs`).
+    fn transaction(
+        &mut self,
+        jobs: &mut impl Iterator<Item = Job>,
+        finishers: &mut Vec<Finish>,
+    ) -> rusqlite::Result<()> {
+        let mut tx = self.conn.transaction()?;
+        for job in jobs {
+            if job.isolated {
                 let mut sp = tx.savepoint()?;
-                let (keep, finish) = job(&sp);
+                let (keep, finish) = (job.run)(&sp);
                 finishers.push(finish);
                 if keep {
                     sp.commit()?;
@@ -444,24 +535,24 @@ impl Writer {
                     sp.rollback()?;
                     sp.commit()?;
                 }
+            } else {
+                let (keep, finish) = (job.run)(&tx);
+                finishers.push(finish);
+                if !keep {
+                    tx.rollback()?;
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                        Some("a write in the same transaction failed".into()),
+                    ));
+                }
             }
-            tx.commit()
-        })();
-        if let Err(e) = &result {
-            tracing::error!(error = %e, requests = n, "write transaction failed");
         }
-        for finish in finishers {
-            finish(result.as_ref().err());
-        }
-        self.metrics.write_batches.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .write_batch_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        tx.commit()
     }
 }
 
 enum Recv {
-    Job(WriteFn),
+    Job(Job),
     Timeout,
     Closed,
 }
@@ -520,6 +611,136 @@ mod tests {
         release.send(()).unwrap();
         assert_eq!(first.await.unwrap().unwrap(), 1);
         assert_eq!(second.await.unwrap().unwrap(), 2);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A failing job without a savepoint rolls back its transaction: the jobs before it in the
+    /// batch are told, the failing one gets its own error, the jobs after it commit in a fresh
+    /// transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failed_plain_job_rolls_back_its_transaction_only() {
+        let path = temp_db();
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::open(
+            &StoreConfig {
+                path: path.clone(),
+                write_queue: 8,
+                aggregate_delay: Duration::from_secs(1),
+                retention: Duration::from_secs(86_400),
+                aggregate_cache: 1 << 20,
+            },
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        // Hold the writer inside a first job so the next three land in one batch.
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let s1 = store.clone();
+        let first = tokio::spawn(async move {
+            s1.write(move |_| {
+                let _ = started.send(());
+                let _ = blocked.recv();
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        let plain = Submit {
+            wait: false,
+            isolated: false,
+        };
+        let insert = |name: &'static str| {
+            move |conn: &Connection| -> Result<(), StoreError> {
+                conn.execute(
+                    "INSERT INTO groups (name, arn, record) VALUES (?1, ?1, '{}')",
+                    [name],
+                )?;
+                Ok(())
+            }
+        };
+        let inner = &store.inner;
+        let a = submit(&inner.tx, &metrics, inner.capacity, plain, insert("a")).unwrap();
+        let b = submit(
+            &inner.tx,
+            &metrics,
+            inner.capacity,
+            plain,
+            |conn: &Connection| {
+                conn.execute(
+                    "INSERT INTO groups (name, arn, record) VALUES ('b', 'b', '{}')",
+                    [],
+                )?;
+                Err::<(), _>(StoreError::Internal("refused after writing".into()))
+            },
+        )
+        .unwrap();
+        let c = submit(&inner.tx, &metrics, inner.capacity, plain, insert("c")).unwrap();
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let a = a.await.unwrap();
+        assert!(
+            matches!(&a, Err(StoreError::Internal(m)) if m.contains("rolled back")),
+            "{a:?}"
+        );
+        let b = b.await.unwrap();
+        assert!(
+            matches!(&b, Err(StoreError::Internal(m)) if m == "refused after writing"),
+            "{b:?}"
+        );
+        c.await.unwrap().unwrap();
+        let names: Vec<String> = store
+            .read(|conn| {
+                let mut s = conn.prepare("SELECT name FROM groups ORDER BY name")?;
+                Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(names, vec!["c".to_owned()]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// The checkpoint thread copies the WAL into the database file while the writer goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoint_thread_copies_the_wal() {
+        let path = temp_db();
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::open(
+            &StoreConfig {
+                path: path.clone(),
+                write_queue: 8,
+                aggregate_delay: Duration::from_secs(1),
+                retention: Duration::from_secs(86_400),
+                aggregate_cache: 1 << 20,
+            },
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        let empty = std::fs::metadata(&path).unwrap().len();
+        store
+            .write(|conn| {
+                let record = "x".repeat(10_000);
+                for i in 0..200 {
+                    conn.execute(
+                        "INSERT INTO groups (name, arn, record) VALUES (?1, ?1, ?2)",
+                        rusqlite::params![format!("g{i}"), record],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let waited = Instant::now();
+        while std::fs::metadata(&path).unwrap().len() < empty + 2_000_000 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(10),
+                "the database file did not grow: the WAL was not checkpointed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(metrics.wal_checkpoints.load(Ordering::Relaxed) > 0);
+        assert_eq!(metrics.wal_checkpoints_forced.load(Ordering::Relaxed), 0);
         store.close().await;
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }

@@ -1,0 +1,99 @@
+//! WAL checkpoints on their own thread.
+//!
+//! SQLite's automatic checkpoint runs on the connection that commits, here the single writer:
+//! every few thousand pages, one commit stops to copy the WAL into the database file and sync
+//! it, and every ingest request queued behind it waits. The writer's automatic checkpoint is off
+//! instead, and this thread runs a `PASSIVE` checkpoint on its own connection every
+//! [`INTERVAL`]: it copies what it can without blocking the writer or the readers, so the
+//! writer only appends to the WAL. The WAL restarts from its beginning by itself once it has
+//! been copied and no reader still needs it.
+//!
+//! Bounded: if the WAL still grows past [`RESTART_FRAMES`] (readers that never let go, or a
+//! checkpointer starved of CPU), a `RESTART` checkpoint waits for the readers and the writer to
+//! let go and starts the WAL over; that is logged and counted
+//! (`fluoro_collector_wal_checkpoints_forced_total`).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use crate::metrics::Metrics;
+
+/// How often the WAL is copied into the database.
+pub const INTERVAL: Duration = Duration::from_millis(250);
+/// WAL frames (pages) past which a checkpoint waits for everyone instead of copying what it
+/// can: 16,384 frames of 16 KiB, 256 MiB.
+pub const RESTART_FRAMES: i64 = 16_384;
+/// Bytes the WAL file is cut back to when it restarts (`journal_size_limit`).
+pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
+/// One checkpoint's outcome: frames in the WAL, frames copied to the database.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
+/// The checkpoint thread's work.
+pub(crate) struct Checkpointer {
+    conn: Connection,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+}
+
+impl Checkpointer {
+    /// Opens its own connection to the database at `path`.
+    pub(crate) fn open(
+        path: &Path,
+        stop: Arc<AtomicBool>,
+        metrics: Arc<Metrics>,
+    ) -> rusqlite::Result<Checkpointer> {
+        let conn = Connection::open(path)?;
+        // A RESTART checkpoint waits this long for readers and the writer.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        Ok(Checkpointer {
+            conn,
+            stop,
+            metrics,
+        })
+    }
+
+    /// Checkpoints every [`INTERVAL`] until told to stop.
+    pub(crate) fn run(self) {
+        while !self.stop.load(Ordering::Acquire) {
+            std::thread::sleep(INTERVAL);
+            self.once();
+        }
+        tracing::debug!("checkpointer stopped");
+    }
+
+    fn once(&self) {
+        match checkpoint(&self.conn, "PASSIVE") {
+            Ok((frames, copied)) => {
+                self.metrics.wal_checkpoints.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .wal_frames
+                    .store(frames.max(0) as u64, Ordering::Relaxed);
+                if frames > RESTART_FRAMES {
+                    tracing::warn!(
+                        frames,
+                        copied,
+                        limit = RESTART_FRAMES,
+                        "the WAL outgrew its limit: waiting for readers and the writer to restart it"
+                    );
+                    self.metrics
+                        .wal_checkpoints_forced
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = checkpoint(&self.conn, "RESTART") {
+                        tracing::warn!(error = %e, "restarting the WAL failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}

@@ -8,6 +8,11 @@
 //! the writer one small job per pass of at most [`TRACES_PER_PASS`] traces, which only moves
 //! contributions between buckets and updates rows. A trace that received a document in between
 //! is left for the next pass (its revision no longer matches).
+//!
+//! Passes are pipelined: while the writer applies one pass, the next is computed from the
+//! traces after it (in the order they went quiet), so the aggregator does not sit idle for a
+//! writer round trip per pass. That round trip had capped it below the ingest rate, and a
+//! lagging aggregator overflows its parsed-document cache and must parse everything again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use super::cache::DocCache;
 use super::traces::{
     add_terms, encode_terms, load_documents, now_secs, remove_terms, trace_id_column,
 };
-use super::{BlockingWriter, StoreError};
+use super::{BlockingWriter, Reply, StoreError};
 use crate::graph::{self, GraphContribution};
 use crate::metrics::Metrics;
 use crate::trace;
@@ -32,10 +37,19 @@ const BUCKET_SECS: i64 = graph::BUCKET_SECS as i64;
 /// How often an idle aggregator looks for quiet traces.
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
+/// Where a trace is in the order the aggregator settles them: when it last changed, then its
+/// row key.
+#[derive(Debug, Clone, Copy)]
+struct Quiet {
+    at: f64,
+    key: i64,
+}
+
 /// One trace's new state, computed off the writer.
 struct Settled {
     key: i64,
     revision: i64,
+    quiet: Quiet,
     old: Option<(i64, GraphContribution)>,
     bucket: i64,
     contribution: GraphContribution,
@@ -83,63 +97,93 @@ impl Aggregator {
     }
 
     pub(crate) fn run(self) {
+        // The pass the writer is applying, and the last trace in it.
+        let mut in_flight: Option<(Reply<usize>, Quiet)> = None;
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             // When stopping, settle everything now: nothing will wait out the delay.
             let delay = if stopping { Duration::ZERO } else { self.delay };
-            match self.pass(delay) {
-                Ok(n) if n == TRACES_PER_PASS => continue,
-                Ok(_) if stopping => break,
-                Ok(_) => std::thread::sleep(IDLE_TICK),
-                Err(StoreError::Closed) => break,
+            let after = in_flight.as_ref().map(|(_, last)| *last);
+            let next = self.compute(delay, after);
+            // Wait for the pass in flight before handing over the next, so the next never
+            // moves a contribution the one before has not stored yet.
+            if let Some((reply, _)) = in_flight.take() {
+                match reply.blocking_recv() {
+                    Ok(Ok(applied)) => {
+                        self.metrics
+                            .traces_aggregated
+                            .fetch_add(applied as u64, Ordering::Relaxed);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "applying an aggregation pass failed");
+                    }
+                    Err(_) => break, // the writer is gone
+                }
+            }
+            let settled = match next {
+                Ok(settled) => settled,
                 Err(e) => {
                     tracing::error!(error = %e, "aggregation pass failed");
                     if stopping {
                         break;
                     }
                     std::thread::sleep(Duration::from_secs(1));
+                    continue;
                 }
+            };
+            let n = settled.len();
+            let Some(last) = settled.last().map(|s| s.quiet) else {
+                if stopping {
+                    break;
+                }
+                std::thread::sleep(IDLE_TICK);
+                continue;
+            };
+            // The read statement is finished before the writer is asked, so this connection
+            // holds no snapshot while the writer commits.
+            match self.writer.submit(move |conn| apply(conn, settled)) {
+                Ok(reply) => in_flight = Some((reply, last)),
+                Err(StoreError::Closed) => break,
+                Err(e) => tracing::error!(error = %e, "aggregation pass not applied"),
+            }
+            if n < TRACES_PER_PASS && !stopping {
+                std::thread::sleep(IDLE_TICK);
             }
         }
         tracing::debug!("aggregator stopped");
     }
 
-    /// Settles up to [`TRACES_PER_PASS`] traces quiet for `delay`; returns how many it looked at.
-    fn pass(&self, delay: Duration) -> Result<usize, StoreError> {
-        let settled = self.compute(delay)?;
-        let n = settled.len();
-        if n == 0 {
-            return Ok(0);
-        }
-        // The read statement is finished before the writer is asked, so this connection holds
-        // no snapshot while the writer commits.
-        let applied = self.writer.write(move |conn| apply(conn, settled))?;
-        self.metrics
-            .traces_aggregated
-            .fetch_add(applied as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-
-    fn compute(&self, delay: Duration) -> Result<Vec<Settled>, StoreError> {
+    /// Computes the new state of up to [`TRACES_PER_PASS`] traces quiet for `delay`, in the
+    /// order they went quiet, after `after` when a pass is in flight.
+    fn compute(&self, delay: Duration, after: Option<Quiet>) -> Result<Vec<Settled>, StoreError> {
         let cutoff = now_secs() - delay.as_secs_f64();
+        // Every trace before `after` is in the pass in flight: start after it. (A trace that
+        // changes meanwhile gets a later `updated_at`, so it comes again in a later pass.)
+        let (from_time, from_key) = after.map_or((f64::NEG_INFINITY, i64::MIN), |q| (q.at, q.key));
         let mut stmt = self.conn.prepare_cached(
-            "SELECT trace_key, trace_id, revision, bucket, contribution, id_time FROM traces
+            "SELECT trace_key, trace_id, revision, bucket, contribution, id_time, updated_at
+             FROM traces
              WHERE settled_revision < revision AND updated_at <= ?1
-             ORDER BY updated_at LIMIT ?2",
+               AND (updated_at > ?3 OR (updated_at = ?3 AND trace_key > ?4))
+             ORDER BY updated_at, trace_key LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![cutoff, TRACES_PER_PASS as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?;
+        let rows = stmt.query_map(
+            params![cutoff, TRACES_PER_PASS as i64, from_time, from_key],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, f64>(6)?,
+                ))
+            },
+        )?;
         let mut settled = Vec::new();
         for row in rows {
-            let (key, blob, revision, bucket, old, id_time) = row?;
+            let (key, blob, revision, bucket, old, id_time, updated_at) = row?;
             let id = trace_id_column(key, blob)?;
             let docs = if let Some(docs) = self.cache.take(key, revision) {
                 self.metrics
@@ -167,6 +211,10 @@ impl Aggregator {
             settled.push(Settled {
                 key,
                 revision,
+                quiet: Quiet {
+                    at: updated_at,
+                    key,
+                },
                 old,
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
                 contribution_json: encode(&contribution)?,
@@ -252,4 +300,155 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
         }
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use fluoro_proto::ids::{EntityId, TraceId};
+    use fluoro_proto::segment::Segment;
+
+    use super::*;
+    use crate::graph::NodeKey;
+    use crate::store::traces::IngestDoc;
+    use crate::store::{Store, StoreConfig};
+
+    fn doc(json: String) -> IngestDoc {
+        let segment = Segment::from_json(&json).unwrap();
+        IngestDoc::new(json, segment)
+    }
+
+    /// Front end `svc-a` calls `svc-b`; `b` is `svc-b`'s segment, when sent.
+    fn trace(now: f64, b: bool) -> Vec<IngestDoc> {
+        let t = TraceId::generate_at(now as u32);
+        let (a, call, seg_b) = (
+            EntityId::generate(),
+            EntityId::generate(),
+            EntityId::generate(),
+        );
+        let mut out = vec![doc(format!(
+            r#"{{"trace_id":"{t}","id":"{a}","name":"svc-a","start_time":{now},"end_time":{e},
+            "http":{{"response":{{"status":200}}}},
+            "subsegments":[{{"id":"{call}","name":"svc-b","namespace":"remote","start_time":{now},
+            "end_time":{e},"http":{{"request":{{"url":"http://svc-b/x"}},"response":{{"status":200}}}}}}]}}"#,
+            e = now + 0.01
+        ))];
+        if b {
+            out.push(late_b(t, call, seg_b, now));
+        }
+        out
+    }
+
+    fn late_b(t: TraceId, call: EntityId, b: EntityId, now: f64) -> IngestDoc {
+        doc(format!(
+            r#"{{"trace_id":"{t}","id":"{b}","parent_id":"{call}","name":"svc-b","start_time":{now},
+            "end_time":{e},"http":{{"response":{{"status":200}}}}}}"#,
+            e = now + 0.005
+        ))
+    }
+
+    /// The sum of every graph bucket.
+    fn graph(path: &PathBuf) -> GraphContribution {
+        let conn = Connection::open(path).unwrap();
+        let mut total = GraphContribution::default();
+        let mut s = conn.prepare("SELECT data FROM graph_buckets").unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        for data in rows {
+            total.merge(&decode(&data.unwrap(), "bucket").unwrap());
+        }
+        total
+    }
+
+    fn edge(g: &GraphContribution, from: &NodeKey, to: &NodeKey) -> u64 {
+        g.edges
+            .get(&(from.clone(), to.clone()))
+            .map_or(0, |e| e.records)
+    }
+
+    /// More traces than one pass holds, so passes overlap in the pipeline, and late documents
+    /// for some traces after they were settled: every trace is counted once, and the late
+    /// ones move from the inferred `remote` node to the real service.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelined_passes_count_each_trace_once() {
+        let dir = std::env::temp_dir().join(format!(
+            "fluoro-aggregate-test-{}-{}",
+            std::process::id(),
+            EntityId::generate()
+        ));
+        let path = dir.join("t.sqlite");
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::open(
+            &StoreConfig {
+                path: path.clone(),
+                write_queue: 64,
+                aggregate_delay: Duration::ZERO,
+                retention: Duration::from_secs(86_400),
+                aggregate_cache: 1 << 20, // small: some traces are read back
+            },
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        let now = now_secs();
+        let complete = 3 * TRACES_PER_PASS;
+        let partial = 200;
+        let mut late = Vec::new();
+        let mut batch = Vec::new();
+        for i in 0..complete + partial {
+            let docs = trace(now, i < complete);
+            if i >= complete {
+                let a = docs[0].segment.as_ref().unwrap();
+                let call = a.subsegments.as_ref().unwrap()[0]
+                    .parsed_id()
+                    .unwrap()
+                    .unwrap();
+                late.push((docs[0].trace_id, call));
+            }
+            batch.extend(docs);
+            if batch.len() >= 50 {
+                store.ingest(std::mem::take(&mut batch)).await.unwrap();
+            }
+        }
+        store.ingest(batch).await.unwrap();
+        let settled = |n: usize| {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                let waited = std::time::Instant::now();
+                while metrics.traces_aggregated.load(Ordering::Relaxed) < n as u64 {
+                    assert!(
+                        waited.elapsed() < Duration::from_secs(30),
+                        "aggregation stalled"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        settled(complete + partial).await;
+        let (client, a, b, remote) = (
+            NodeKey::client("svc-a"),
+            NodeKey::new("svc-a", None),
+            NodeKey::new("svc-b", None),
+            NodeKey::new("svc-b", Some("remote")),
+        );
+        let g = graph(&path);
+        assert_eq!(edge(&g, &client, &a), (complete + partial) as u64);
+        assert_eq!(edge(&g, &a, &b), complete as u64);
+        assert_eq!(edge(&g, &a, &remote), partial as u64);
+
+        let late: Vec<IngestDoc> = late
+            .into_iter()
+            .map(|(t, call)| late_b(t, call, EntityId::generate(), now))
+            .collect();
+        for chunk in late.chunks(50) {
+            store.ingest(chunk.to_vec()).await.unwrap();
+        }
+        settled(complete + 2 * partial).await;
+        let g = graph(&path);
+        assert_eq!(edge(&g, &client, &a), (complete + partial) as u64);
+        assert_eq!(edge(&g, &a, &b), (complete + partial) as u64);
+        assert_eq!(edge(&g, &a, &remote), 0);
+        assert!(!g.nodes.contains_key(&remote));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -94,11 +94,13 @@ impl DocCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records the documents of a committed-or-committing write (called on the writer thread,
-    /// in write order).
-    pub fn record(&self, writes: Vec<TraceWrite>, metrics: &Metrics) {
+    /// Records the documents of a committed write (called on the writer thread, in commit
+    /// order). Returns what it did not keep, for the caller to free off the writer thread.
+    pub fn record(&self, writes: Vec<TraceWrite>, metrics: &Metrics) -> Vec<CachedDoc> {
+        let mut left = Vec::new();
         if self.budget == 0 {
-            return;
+            left.extend(writes.into_iter().filter_map(|w| w.docs).flatten());
+            return left;
         }
         let mut full = 0u64;
         let mut st = self.lock();
@@ -106,6 +108,7 @@ impl DocCache {
             let Some(docs) = w.docs else {
                 if let Some(old) = st.traces.remove(&w.key) {
                     st.bytes -= old.bytes;
+                    left.extend(old.docs);
                 }
                 continue;
             };
@@ -114,9 +117,11 @@ impl DocCache {
                 // A new trace row: everything it holds is in this write.
                 if let Some(old) = st.traces.remove(&w.key) {
                     st.bytes -= old.bytes;
+                    left.extend(old.docs);
                 }
                 if st.bytes + added > self.budget {
                     full += 1;
+                    left.extend(docs);
                     continue;
                 }
                 st.bytes += added;
@@ -131,11 +136,15 @@ impl DocCache {
                 continue;
             }
             let Entry::Occupied(mut e) = st.traces.entry(w.key) else {
-                continue; // not cached: the aggregator reads this trace from the database
+                // Not cached: the aggregator reads this trace from the database.
+                left.extend(docs);
+                continue;
             };
             if e.get().revision != w.revision - 1 {
                 let old = e.remove();
                 st.bytes -= old.bytes;
+                left.extend(old.docs);
+                left.extend(docs);
                 continue;
             }
             let c = e.get_mut();
@@ -144,9 +153,10 @@ impl DocCache {
                 match c.docs.iter_mut().find(|d| d.entity_id == doc.entity_id) {
                     Some(slot) if slot.in_progress || !doc.in_progress => {
                         c.bytes = c.bytes - charge(slot) + charge(&doc);
-                        *slot = doc;
+                        left.push(std::mem::replace(slot, doc));
                     }
-                    Some(_) => {} // an in-progress copy of a complete document: ignored
+                    // An in-progress copy of a complete document: ignored.
+                    Some(_) => left.push(doc),
                     None => {
                         c.bytes += charge(&doc);
                         c.docs.push(doc);
@@ -157,7 +167,9 @@ impl DocCache {
             let after = c.bytes;
             st.bytes = st.bytes - before + after;
             if st.bytes > self.budget {
-                st.traces.remove(&w.key);
+                if let Some(old) = st.traces.remove(&w.key) {
+                    left.extend(old.docs);
+                }
                 st.bytes -= after;
                 full += 1;
             }
@@ -174,6 +186,7 @@ impl DocCache {
                 );
             }
         }
+        left
     }
 
     /// Takes the documents of trace row `key` if the cache holds exactly its state at

@@ -236,9 +236,12 @@ impl Store {
 
     /// Stores validated documents in the writer's transaction (429-style [`StoreError::Busy`]
     /// when the queue is full) and, once committed, hands their parsed form to the
-    /// aggregator's cache. Runs without a savepoint (see the module docs).
+    /// aggregator's cache, on the writer thread so that the cache sees writes in commit order.
+    /// Runs without a savepoint (see the module docs).
     pub async fn ingest(&self, docs: Vec<traces::IngestDoc>) -> Result<(), StoreError> {
-        let rx = submit(
+        let cache = Arc::clone(&self.inner.cache);
+        let metrics = Arc::clone(&self.inner.metrics);
+        let rx = submit_then(
             &self.inner.tx,
             &self.inner.metrics,
             self.inner.capacity,
@@ -250,32 +253,12 @@ impl Store {
                 let rows = traces::insert_documents(conn, &docs, traces::now_secs())?;
                 Ok((rows, docs))
             },
+            // Only committed rows go to the cache: a rolled-back row key can be given to
+            // another trace by the next insert.
+            move |(rows, docs)| cache.record(cache_writes(rows, docs), &metrics),
         )?;
-        let (rows, docs) = rx.await.map_err(|_| StoreError::Closed)??;
-        // Only committed rows go to the cache: a rolled-back row key can be given to another
-        // trace by the next insert.
-        let mut slots: Vec<Option<traces::IngestDoc>> = docs.into_iter().map(Some).collect();
-        let writes = rows
-            .into_iter()
-            .map(|row| cache::TraceWrite {
-                key: row.key,
-                revision: row.revision,
-                docs: row
-                    .docs
-                    .iter()
-                    .map(|&i| {
-                        let d = slots.get_mut(i)?.take()?;
-                        Some(cache::CachedDoc {
-                            entity_id: d.entity_id,
-                            in_progress: d.in_progress,
-                            json_len: d.doc.len(),
-                            segment: d.segment?,
-                        })
-                    })
-                    .collect(),
-            })
-            .collect();
-        self.inner.cache.record(writes, &self.inner.metrics);
+        // What the cache had no room for is freed here, off the writer thread.
+        drop(rx.await.map_err(|_| StoreError::Closed)??);
         Ok(())
     }
 
@@ -346,7 +329,7 @@ impl Store {
     }
 }
 
-type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+pub(crate) type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
 /// How a job is queued.
 #[derive(Debug, Clone, Copy)]
@@ -355,6 +338,33 @@ struct Submit {
     wait: bool,
     /// Run in its own savepoint ([`Job::isolated`]).
     isolated: bool,
+}
+
+/// The cache entries of what one ingest write stored.
+fn cache_writes(
+    rows: Vec<traces::RowWrite>,
+    docs: Vec<traces::IngestDoc>,
+) -> Vec<cache::TraceWrite> {
+    let mut slots: Vec<Option<traces::IngestDoc>> = docs.into_iter().map(Some).collect();
+    rows.into_iter()
+        .map(|row| cache::TraceWrite {
+            key: row.key,
+            revision: row.revision,
+            docs: row
+                .docs
+                .iter()
+                .map(|&i| {
+                    let d = slots.get_mut(i)?.take()?;
+                    Some(cache::CachedDoc {
+                        entity_id: d.entity_id,
+                        in_progress: d.in_progress,
+                        json_len: d.doc.len(),
+                        segment: d.segment?,
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Queues `f` for the writer; unless `how.wait`, fails with [`StoreError::Busy`] at once when
@@ -370,6 +380,25 @@ where
     T: Send + 'static,
     F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
+    submit_then(tx, metrics, capacity, how, f, |v| v)
+}
+
+/// [`submit`], and once the transaction has committed, `then` turns the result into the reply,
+/// on the writer thread, in commit order.
+fn submit_then<T, U, F, G>(
+    tx: &mpsc::SyncSender<Job>,
+    metrics: &Metrics,
+    capacity: usize,
+    how: Submit,
+    f: F,
+    then: G,
+) -> Result<Reply<U>, StoreError>
+where
+    T: Send + 'static,
+    U: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    G: FnOnce(T) -> U + Send + 'static,
+{
     let (reply, rx) = oneshot::channel();
     let run: WriteFn = Box::new(move |conn| {
         let result = f(conn);
@@ -381,7 +410,7 @@ where
                 (Ok(_), Some(e)) => Err(StoreError::Internal(format!(
                     "the write transaction was rolled back: {e}"
                 ))),
-                (Ok(v), None) => Ok(v),
+                (Ok(v), None) => Ok(then(v)),
             };
             let _ = reply.send(out);
         });
@@ -418,10 +447,11 @@ pub(crate) struct BlockingWriter {
 }
 
 impl BlockingWriter {
-    /// Runs `f` in the writer's transaction, without a savepoint (an error rolls back the
-    /// transaction), and waits; when the queue is full it waits for room rather than failing
-    /// (background work has no client to retry for it).
-    pub(crate) fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Queues `f` for the writer's transaction, without a savepoint (an error rolls back the
+    /// transaction), and returns at once with the receiver of its result; when the queue is
+    /// full it waits for room rather than failing (background work has no client to retry
+    /// for it).
+    pub(crate) fn submit<T, F>(&self, f: F) -> Result<Reply<T>, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -430,8 +460,7 @@ impl BlockingWriter {
             wait: true,
             isolated: false,
         };
-        let rx = submit(&self.tx, &self.metrics, self.capacity, how, f)?;
-        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+        submit(&self.tx, &self.metrics, self.capacity, how, f)
     }
 }
 

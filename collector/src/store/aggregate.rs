@@ -255,21 +255,26 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
     let mut buckets: HashMap<i64, GraphContribution> = HashMap::new();
     let mut applied = 0;
     {
-        let mut current =
-            conn.prepare_cached("SELECT revision, terms FROM traces WHERE trace_key = ?1")?;
+        let mut current = conn.prepare_cached(
+            "SELECT revision, settled_revision, terms FROM traces WHERE trace_key = ?1",
+        )?;
         let mut update = conn.prepare_cached(
             "UPDATE traces SET settled_revision = ?2, contribution = ?3, bucket = ?4, terms = ?5
              WHERE trace_key = ?1",
         )?;
         for s in settled {
-            let row: Option<(i64, Option<Vec<u8>>)> = current
-                .query_row([s.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            let row: Option<(i64, i64, Option<Vec<u8>>)> = current
+                .query_row([s.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            let Some((revision, old_terms)) = row else {
+            let Some((revision, settled_revision, old_terms)) = row else {
                 continue; // expired since
             };
             if revision != s.revision {
                 continue; // changed since: the next pass redoes it
+            }
+            if settled_revision >= s.revision {
+                // Already applied by an earlier pass: applying again would count it twice.
+                continue;
             }
             remove_terms(conn, s.key, s.id_time, old_terms.as_deref())?;
             add_terms(conn, s.key, s.id_time, &s.terms)?;

@@ -352,6 +352,94 @@ impl Node {
     }
 }
 
+/// An unsampled segment: only what context and outgoing headers need (trace id, id, the
+/// incoming header for `Lineage`), so an unsampled request costs one small allocation and no
+/// recorder state. Nothing under it is recorded.
+#[derive(Debug)]
+pub(crate) struct Light {
+    pub(crate) trace_id: TraceId,
+    pub(crate) id: EntityId,
+    /// `Lineage` and unknown keys of the incoming header, passed on downstream.
+    pub(crate) incoming: Option<Box<TraceHeader>>,
+    ended: AtomicBool,
+}
+
+impl Light {
+    pub(crate) fn new(
+        trace_id: TraceId,
+        id: EntityId,
+        incoming: Option<Box<TraceHeader>>,
+    ) -> Arc<Light> {
+        Arc::new(Light {
+            trace_id,
+            id,
+            incoming,
+            ended: AtomicBool::new(false),
+        })
+    }
+}
+
+/// What the context stack and an [`Entity`] hold: a recorded (sampled) entity, or an
+/// unsampled segment.
+#[derive(Debug, Clone)]
+pub(crate) enum Handle {
+    Sampled(Arc<Node>),
+    Unsampled(Arc<Light>),
+}
+
+impl Handle {
+    pub(crate) fn is_ended(&self) -> bool {
+        match self {
+            Handle::Sampled(n) => n.is_ended(),
+            Handle::Unsampled(l) => l.ended.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Handle) -> bool {
+        match (self, other) {
+            (Handle::Sampled(a), Handle::Sampled(b)) => Arc::ptr_eq(a, b),
+            (Handle::Unsampled(a), Handle::Unsampled(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn trace_id(&self) -> TraceId {
+        match self {
+            Handle::Sampled(n) => n.trace.trace_id,
+            Handle::Unsampled(l) => l.trace_id,
+        }
+    }
+
+    pub(crate) fn id(&self) -> EntityId {
+        match self {
+            Handle::Sampled(n) => n.id,
+            Handle::Unsampled(l) => l.id,
+        }
+    }
+
+    /// The node, when this entity is recorded.
+    pub(crate) fn recording(&self) -> Option<&Arc<Node>> {
+        match self {
+            Handle::Sampled(n) if n.trace.sampled => Some(n),
+            _ => None,
+        }
+    }
+
+    fn incoming(&self) -> Option<&TraceHeader> {
+        match self {
+            Handle::Sampled(n) => n.trace.incoming.as_deref(),
+            Handle::Unsampled(l) => l.incoming.as_deref(),
+        }
+    }
+
+    fn end(&self) {
+        match self {
+            Handle::Sampled(n) => n.end(),
+            Handle::Unsampled(l) => l.ended.store(true, Ordering::Relaxed),
+        }
+    }
+}
+
 /// A value that can be an annotation: strings, booleans and numbers.
 pub trait IntoAnnotation {
     /// The annotation value; `None` for non-finite floats.
@@ -406,17 +494,17 @@ pub(crate) fn valid_annotation_key(key: &str) -> bool {
 /// entity and never fails: refused values are counted in [`crate::Recorder::stats`].
 #[derive(Debug, Clone, Default)]
 pub struct Entity {
-    pub(crate) node: Option<Arc<Node>>,
+    pub(crate) handle: Option<Handle>,
 }
 
 impl Entity {
-    pub(crate) fn from_node(node: Option<Arc<Node>>) -> Entity {
-        Entity { node }
+    pub(crate) fn from_handle(handle: Option<Handle>) -> Entity {
+        Entity { handle }
     }
 
     /// The node, if this entity records anything.
     fn recording(&self) -> Option<&Arc<Node>> {
-        self.node.as_ref().filter(|n| n.trace.sampled)
+        self.handle.as_ref().and_then(Handle::recording)
     }
 
     fn with_doc(&self, f: impl FnOnce(&mut Segment)) {
@@ -426,7 +514,7 @@ impl Entity {
     }
 
     fn reject(&self, what: &str) {
-        if let Some(n) = &self.node {
+        if let Some(n) = self.recording() {
             n.trace.recorder.reject(what);
         }
     }
@@ -438,17 +526,17 @@ impl Entity {
 
     /// True for a no-op entity (no segment).
     pub fn is_noop(&self) -> bool {
-        self.node.is_none()
+        self.handle.is_none()
     }
 
     /// The trace id.
     pub fn trace_id(&self) -> Option<TraceId> {
-        self.node.as_ref().map(|n| n.trace.trace_id)
+        self.handle.as_ref().map(Handle::trace_id)
     }
 
     /// This entity's id.
     pub fn id(&self) -> Option<EntityId> {
-        self.node.as_ref().map(|n| n.id)
+        self.handle.as_ref().map(Handle::id)
     }
 
     /// Adds an annotation (indexed, searchable in filter expressions). Keys must be ASCII
@@ -627,25 +715,25 @@ impl Entity {
     /// `Sampled` the trace's decision, `Lineage` and unknown keys of the incoming header are
     /// passed on. `None` for a no-op entity.
     pub fn trace_header(&self) -> Option<TraceHeader> {
-        let n = self.node.as_ref()?;
-        let sampled = if n.trace.sampled {
+        let h = self.handle.as_ref()?;
+        let sampled = if h.recording().is_some() {
             Sampled::Yes
         } else {
             Sampled::No
         };
-        Some(match &n.trace.incoming {
-            Some(h) => h.for_downstream(n.id, sampled),
-            None => TraceHeader::new(n.trace.trace_id, Some(n.id), Some(sampled)),
+        Some(match h.incoming() {
+            Some(up) => up.for_downstream(h.id(), sampled),
+            None => TraceHeader::new(h.trace_id(), Some(h.id()), Some(sampled)),
         })
     }
 
     /// The W3C `traceparent` value for a call made from this entity.
     pub fn traceparent(&self) -> Option<String> {
-        let n = self.node.as_ref()?;
+        let h = self.handle.as_ref()?;
         Some(crate::propagation::format_traceparent(
-            n.trace.trace_id,
-            n.id,
-            n.trace.sampled,
+            h.trace_id(),
+            h.id(),
+            h.recording().is_some(),
         ))
     }
 
@@ -653,7 +741,7 @@ impl Entity {
     /// [`crate::begin_subsegment`] for that, or [`Entity::scope`] / [`Entity::enter`].
     pub fn child(&self, name: impl Into<Cow<'static, str>>) -> EntityGuard {
         match self.recording() {
-            Some(n) => EntityGuard::detached(Node::new_subsegment(n, name.into())),
+            Some(n) => EntityGuard::detached(Handle::Sampled(Node::new_subsegment(n, name.into()))),
             None => EntityGuard::noop(),
         }
     }
@@ -664,17 +752,17 @@ impl Entity {
         &self,
         fut: F,
     ) -> impl std::future::Future<Output = F::Output> + use<F> {
-        context::scope(self.node.clone(), fut)
+        context::scope(self.handle.clone(), fut)
     }
 
     /// Makes this entity current on this thread (or task) until the returned guard drops:
     /// for threads and `spawn_blocking` closures.
     pub fn enter(&self) -> EnterGuard {
-        if let Some(n) = &self.node {
-            context::push(n);
+        if let Some(h) = &self.handle {
+            context::push(h);
         }
         EnterGuard {
-            node: self.node.clone(),
+            handle: self.handle.clone(),
         }
     }
 }
@@ -752,23 +840,23 @@ impl EntityGuard {
         }
     }
 
-    pub(crate) fn detached(node: Arc<Node>) -> EntityGuard {
+    pub(crate) fn detached(handle: Handle) -> EntityGuard {
         EntityGuard {
-            entity: Entity::from_node(Some(node)),
+            entity: Entity::from_handle(Some(handle)),
             current: false,
         }
     }
 
-    pub(crate) fn current(node: Arc<Node>) -> EntityGuard {
-        context::push(&node);
+    pub(crate) fn current(handle: Handle) -> EntityGuard {
+        context::push(&handle);
         EntityGuard {
-            entity: Entity::from_node(Some(node)),
+            entity: Entity::from_handle(Some(handle)),
             current: true,
         }
     }
 
-    pub(crate) fn node(&self) -> Option<Arc<Node>> {
-        self.entity.node.clone()
+    pub(crate) fn handle(&self) -> Option<Handle> {
+        self.entity.handle.clone()
     }
 
     /// The entity, to hand to other tasks or threads.
@@ -789,11 +877,11 @@ impl std::ops::Deref for EntityGuard {
 
 impl Drop for EntityGuard {
     fn drop(&mut self) {
-        if let Some(n) = &self.entity.node {
+        if let Some(h) = &self.entity.handle {
             if self.current {
-                context::remove(n);
+                context::remove(h);
             }
-            n.end();
+            h.end();
         }
     }
 }
@@ -801,13 +889,13 @@ impl Drop for EntityGuard {
 /// Keeps an entity current on this thread until dropped; see [`Entity::enter`].
 #[derive(Debug)]
 pub struct EnterGuard {
-    node: Option<Arc<Node>>,
+    handle: Option<Handle>,
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        if let Some(n) = &self.node {
-            context::remove(n);
+        if let Some(h) = &self.handle {
+            context::remove(h);
         }
     }
 }
@@ -818,11 +906,9 @@ impl Drop for EnterGuard {
 pub fn begin_subsegment(name: impl Into<Cow<'static, str>>) -> SubsegmentGuard {
     let mut name = Some(name);
     match context::with_current(|parent| {
-        if parent.trace.sampled {
-            name.take().map(|n| Node::new_subsegment(parent, n.into()))
-        } else {
-            None
-        }
+        let parent = parent.recording()?;
+        name.take()
+            .map(|n| Handle::Sampled(Node::new_subsegment(parent, n.into())))
     }) {
         Some(Some(node)) => EntityGuard::current(node),
         Some(None) => EntityGuard::noop(),
@@ -841,11 +927,9 @@ pub async fn in_subsegment<F: std::future::Future>(
 ) -> F::Output {
     let mut name = Some(name);
     let guard = match context::with_current(|parent| {
-        if parent.trace.sampled {
-            name.take().map(|n| Node::new_subsegment(parent, n.into()))
-        } else {
-            None
-        }
+        let parent = parent.recording()?;
+        name.take()
+            .map(|n| Handle::Sampled(Node::new_subsegment(parent, n.into())))
     }) {
         Some(Some(node)) => EntityGuard::detached(node),
         Some(None) => EntityGuard::noop(),
@@ -854,7 +938,7 @@ pub async fn in_subsegment<F: std::future::Future>(
             EntityGuard::noop()
         }
     };
-    match guard.node() {
+    match guard.handle() {
         Some(node) => {
             let out = context::scope(Some(node), fut).await;
             drop(guard);

@@ -16,7 +16,7 @@ use crate::config::{
 };
 use crate::context;
 use crate::emitter::{Emitter, Stats, StatsSnapshot};
-use crate::entity::{EntityGuard, Node, SegmentGuard, Trace};
+use crate::entity::{EntityGuard, Handle, Light, Node, SegmentGuard, Trace};
 use crate::plugins::{self, Plugin};
 use crate::propagation::Upstream;
 use crate::rng;
@@ -341,7 +341,7 @@ impl Recorder {
         (inner.sampler.sample(&req), None)
     }
 
-    fn start_node(&self, start: SegmentStart<'_>) -> Option<Arc<Node>> {
+    fn start_node(&self, start: SegmentStart<'_>) -> Option<Handle> {
         let inner = self.inner.as_ref()?;
         let name = inner
             .tracing_name
@@ -354,12 +354,21 @@ impl Recorder {
             None => self.decide(inner, name, &start.request),
         };
         let epoch = || u32::try_from(crate::sampling::epoch_secs()).unwrap_or(u32::MAX);
+        let segment_id = rng::entity_id();
+        if !sampled {
+            // Nothing is recorded: only what context and outgoing headers need.
+            let (trace_id, incoming) = match up {
+                Some(u) => (u.trace_id, u.header.map(Box::new)),
+                None => (rng::unsampled_trace_id(epoch()), None),
+            };
+            return Some(Handle::Unsampled(Light::new(
+                trace_id, segment_id, incoming,
+            )));
+        }
         let trace_id = match &up {
             Some(u) => u.trace_id,
-            None if sampled => rng::secure_trace_id(epoch()),
-            None => rng::unsampled_trace_id(epoch()),
+            None => rng::secure_trace_id(epoch()),
         };
-        let segment_id = rng::entity_id();
         let parent = up.as_ref().and_then(|u| u.parent);
         let incoming = up.and_then(|u| u.header).map(Box::new);
         let mut trace = Trace::new(
@@ -372,14 +381,14 @@ impl Recorder {
         );
         trace.upstream_parent = parent;
         trace.rule = rule;
-        let name = if sampled {
-            clean_name(Cow::Owned(name.to_owned()))
-        } else {
-            Cow::Borrowed("")
-        };
+        let name = clean_name(Cow::Owned(name.to_owned()));
         // The document's other members (trace id, origin, aws, service) are written when it
         // is sent, on the emitter thread.
-        Some(Node::new_segment(Arc::new(trace), name, None))
+        Some(Handle::Sampled(Node::new_segment(
+            Arc::new(trace),
+            name,
+            None,
+        )))
     }
 
     /// Begins a segment named `name` (a new trace, sampled by the rules) and makes it current
@@ -439,20 +448,30 @@ impl Recorder {
         out
     }
 
-    fn facade_node(&self, trace_header: &str) -> Option<Arc<Node>> {
+    fn facade_node(&self, trace_header: &str) -> Option<Handle> {
         let inner = self.inner.as_ref()?;
         let h = TraceHeader::parse(trace_header).ok()?;
         let (root, parent, sampled) = (h.root?, h.parent?, h.sampled?);
-        let sampled = matches!(sampled, fluoro_proto::header::Sampled::Yes);
+        if !matches!(sampled, fluoro_proto::header::Sampled::Yes) {
+            return Some(Handle::Unsampled(Light::new(
+                root,
+                parent,
+                Some(Box::new(h)),
+            )));
+        }
         let trace = Arc::new(Trace::new(
             Arc::clone(inner),
             root,
             parent,
-            sampled,
+            true,
             Some(Box::new(h)),
             true,
         ));
-        Some(Node::new_segment(trace, Cow::Borrowed("facade"), None))
+        Some(Handle::Sampled(Node::new_segment(
+            trace,
+            Cow::Borrowed("facade"),
+            None,
+        )))
     }
 
     /// Fills the recorder's segment members into `doc` (OpenTelemetry exporter).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fluoro_proto::header::TraceHeader;
-use fluoro_proto::segment::{Aws, Segment, Service, XraySdk};
+use fluoro_proto::segment::{Aws, Ec2, Segment, Service, XraySdk};
 
 use crate::config::{
     ContextMissing, DEFAULT_DAEMON_ADDRESS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STREAMING_THRESHOLD,
@@ -63,7 +63,10 @@ pub(crate) struct Inner {
     centralized: Option<Arc<crate::sampling::centralized::Centralized>>,
     tracing_name: Option<String>,
     default_name: String,
-    pub(crate) origin: Option<String>,
+    /// The origin of the ECS, EKS and Elastic Beanstalk plugins.
+    origin: Option<String>,
+    /// The EC2 plugin's answer, once it has arrived.
+    ec2: Option<plugins::Ec2Slot>,
     pub(crate) aws: Aws,
     pub(crate) service: Service,
     lambda: bool,
@@ -71,14 +74,31 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The EC2 plugin's `aws.ec2`, once known.
+    fn ec2(&self) -> Option<&Ec2> {
+        self.ec2.as_ref()?.get()?.as_deref()
+    }
+
+    /// `origin`: the most specific plugin that found its environment.
+    pub(crate) fn origin(&self) -> Option<&str> {
+        self.origin
+            .as_deref()
+            .or_else(|| self.ec2().map(|_| plugins::EC2_ORIGIN))
+    }
+
     /// The recorder's members of every segment (`origin`, `aws.xray` and plugin blocks,
     /// `service`), under whatever code already set.
     pub(crate) fn fill_segment(&self, doc: &mut Segment) {
         if doc.origin.is_none() {
-            doc.origin.clone_from(&self.origin);
+            doc.origin = self.origin().map(str::to_owned);
         }
         let aws = doc.aws.get_or_insert_with(Box::default);
         let tpl = &self.aws;
+        if aws.ec2.is_none()
+            && let Some(e) = self.ec2()
+        {
+            aws.ec2 = Some(Box::new(e.clone()));
+        }
         if aws.xray.is_none() {
             aws.xray.clone_from(&tpl.xray);
         }
@@ -240,6 +260,15 @@ impl RecorderBuilder {
             sdk_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             ..XraySdk::default()
         }));
+        let ec2 = (self.plugins.contains(&Plugin::Ec2)
+            && !self.env.ec2_metadata_disabled
+            && !self.env.lambda)
+            .then(|| {
+                plugins::start_ec2(
+                    self.env.ec2_metadata_endpoint.as_deref(),
+                    crate::imds::TIMEOUT,
+                )
+            });
         let stats = Arc::new(Stats::default());
         let emitter = Emitter::start(daemon.udp, self.queue_capacity, stats);
         let centralized = self
@@ -258,6 +287,7 @@ impl RecorderBuilder {
                 tracing_name: self.env.tracing_name,
                 default_name: clean_name(Cow::Owned(self.name)).into_owned(),
                 origin: detected.origin,
+                ec2,
                 aws,
                 service: Service {
                     runtime: Some("rust".to_owned()),
@@ -314,6 +344,26 @@ impl Recorder {
         s
     }
 
+    /// Waits up to `timeout` for plugins that ask the network (EC2's instance metadata), so
+    /// that the first segments carry `aws.ec2` and `origin`; true when they are done (or
+    /// there are none). Blocks: call it at start-up if you want that, never while serving.
+    /// Without it, segments sent before the answer arrives simply lack those fields.
+    pub fn wait_for_plugins(&self, timeout: Duration) -> bool {
+        let Some(slot) = self.inner.as_ref().and_then(|i| i.ec2.as_ref()) else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if slot.get().is_some() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Waits up to `timeout` until every document queued so far has been sent. Blocks: call
     /// it at shutdown (or in tests), not while serving.
     pub fn flush(&self, timeout: Duration) -> bool {
@@ -330,7 +380,7 @@ impl Recorder {
     ) -> (bool, Option<Arc<str>>) {
         let req = SamplingRequest {
             service_name: Some(name),
-            service_type: inner.origin.as_deref(),
+            service_type: inner.origin(),
             ..*req
         };
         if let Some(c) = &inner.centralized

@@ -19,7 +19,7 @@ use fluoro_proto::frame;
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::Segment;
 
-use crate::entity::Node;
+use crate::entity::{Node, Returns};
 
 /// How long the emitter thread sleeps when its queue is empty.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -252,12 +252,20 @@ impl Worker {
                     subs,
                 } => {
                     let mut doc = segment.take_segment();
-                    drop(segment);
                     let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                    let home = segment.trace.home.clone();
+                    Returns::give(&home, std::iter::once(segment).chain(subs));
                     self.send_fitting(doc, trace_id, None);
                     self.stream(trace_id, orphans);
                 }
-                Job::Stream { trace_id, subs } => self.stream(trace_id, finished(&subs)),
+                Job::Stream { trace_id, subs } => {
+                    let docs = finished(&subs);
+                    if let Some(first) = subs.first() {
+                        let home = first.trace.home.clone();
+                        Returns::give(&home, subs);
+                    }
+                    self.stream(trace_id, docs);
+                }
                 Job::Document(doc) => {
                     let t = doc
                         .trace_id

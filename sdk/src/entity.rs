@@ -7,9 +7,10 @@
 //! is no lock shared between requests.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -37,6 +38,89 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Nodes the emitter thread has emptied, on their way back to the thread whose trace they
+/// belonged to, so that the memory of a node is allocated, reused and finally freed on one
+/// thread. With glibc's allocator, memory freed on another thread never returns to the
+/// allocating thread's cache and both threads then take the arena lock on every allocation
+/// and free; that contention cost more than the rest of the subsegment.
+#[derive(Debug, Default)]
+pub(crate) struct Returns(Mutex<Vec<Arc<Node>>>);
+
+/// Nodes a thread's returns queue holds at most; the emitter frees the rest itself.
+const RETURNS_CAP: usize = 512;
+
+impl Returns {
+    /// Hands emptied nodes back (emitter thread). Nodes still referenced elsewhere are
+    /// skipped when reused, not here.
+    pub(crate) fn give(home: &Weak<Returns>, nodes: impl IntoIterator<Item = Arc<Node>>) {
+        let Some(r) = home.upgrade() else {
+            return; // the thread has ended: the nodes are freed here
+        };
+        let mut q = lock(&r.0);
+        let room = RETURNS_CAP.saturating_sub(q.len());
+        q.extend(nodes.into_iter().take(room));
+    }
+}
+
+/// A thread's free nodes, refilled from its returns queue.
+#[derive(Debug, Default)]
+struct Pool {
+    free: Vec<Arc<Node>>,
+    returns: Arc<Returns>,
+}
+
+impl Pool {
+    /// A node nothing else refers to, ready to be overwritten.
+    fn take_unique(&mut self) -> Option<Arc<Node>> {
+        loop {
+            if self.free.is_empty() {
+                let mut q = lock(&self.returns.0);
+                if q.is_empty() {
+                    return None;
+                }
+                std::mem::swap(&mut self.free, &mut *q);
+            }
+            let mut n = self.free.pop()?;
+            if Arc::get_mut(&mut n).is_some() {
+                return Some(n);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// Where this thread's emptied nodes go back to.
+fn home() -> Weak<Returns> {
+    POOL.try_with(|p| {
+        p.try_borrow()
+            .map(|p| Arc::downgrade(&p.returns))
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// `node` in a reused allocation from this thread's pool when there is one.
+fn alloc(node: Node) -> Arc<Node> {
+    let reused = POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
+        .ok()
+        .flatten();
+    match reused {
+        Some(mut a) => match Arc::get_mut(&mut a) {
+            Some(slot) => {
+                // Drops the previous occupant's trace and name here, on this thread.
+                *slot = node;
+                a
+            }
+            None => Arc::new(node),
+        },
+        None => Arc::new(node),
+    }
+}
+
 #[derive(Debug, Default)]
 struct TraceState {
     /// Closed subsegments not yet handed to the emitter.
@@ -61,6 +145,8 @@ pub(crate) struct Trace {
     pub(crate) upstream_parent: Option<EntityId>,
     /// The centralized sampling rule that sampled this trace.
     pub(crate) rule: Option<Arc<str>>,
+    /// Where its nodes go back to once sent: the pool of the thread that began it.
+    pub(crate) home: Weak<Returns>,
     open: AtomicUsize,
     state: Mutex<TraceState>,
 }
@@ -81,6 +167,7 @@ impl Trace {
             sampled,
             upstream_parent: None,
             rule: None,
+            home: home(),
             incoming,
             open: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
@@ -166,7 +253,7 @@ struct Data {
     doc: Option<Box<Segment>>,
 }
 
-type Annotation = (Cow<'static, str>, AnnotationValue);
+type Annotation = (Cow<'static, str>, StagedValue);
 
 /// Annotations while the entity is open: the first four inline in the node (no allocation),
 /// more in a vector.
@@ -177,7 +264,7 @@ struct Staged {
 }
 
 impl Staged {
-    fn set(&mut self, key: Cow<'static, str>, value: AnnotationValue) {
+    fn set(&mut self, key: Cow<'static, str>, value: StagedValue) {
         for slot in &mut self.inline {
             match slot {
                 Some((k, v)) if *k == key => {
@@ -222,7 +309,7 @@ impl Node {
         let id = trace.segment_id;
         // Unsampled segments are never written: no clock read.
         let start = if trace.sampled { now_f64() } else { 0.0 };
-        Arc::new(Node {
+        alloc(Node {
             trace,
             id,
             parent: None,
@@ -240,7 +327,7 @@ impl Node {
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
         trace.open.fetch_add(1, Ordering::AcqRel);
-        Arc::new(Node {
+        alloc(Node {
             trace,
             id: rng::entity_id(),
             parent: Some(parent.id),
@@ -255,20 +342,17 @@ impl Node {
         self.ended.load(Ordering::Relaxed)
     }
 
-    fn end(self: &Arc<Self>) {
-        if self.ended.swap(true, Ordering::AcqRel) || !self.trace.sampled {
+    /// Ends the entity; `this` is the guard's reference, moved to the trace.
+    fn end(this: Arc<Self>) {
+        if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
             return;
         }
         let end = now_f64();
-        match self.parent {
-            None => {
-                lock(&self.data).end = Some(end);
-                self.trace.segment_closed(Arc::clone(self));
-            }
-            Some(_) => {
-                lock(&self.data).end = Some(end);
-                self.trace.subsegment_closed(Arc::clone(self));
-            }
+        lock(&this.data).end = Some(end);
+        let trace = Arc::clone(&this.trace);
+        match this.parent {
+            None => trace.segment_closed(this),
+            Some(_) => trace.subsegment_closed(this),
         }
     }
 
@@ -282,7 +366,7 @@ impl Node {
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {
-                m.insert(k.into_owned(), v);
+                m.insert(k.into_owned(), v.into_value());
             }
         }
         if self.parent.is_some() {
@@ -432,10 +516,53 @@ impl Handle {
         }
     }
 
-    fn end(&self) {
+    fn end(self) {
         match self {
-            Handle::Sampled(n) => n.end(),
+            Handle::Sampled(n) => Node::end(n),
             Handle::Unsampled(l) => l.ended.store(true, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Strings up to this many bytes are staged inline, without an allocation.
+const SHORT: usize = 22;
+
+/// An annotation value while its entity is open: short strings inline in the node (no
+/// allocation on the caller's thread, nothing for the emitter thread to free across
+/// threads); built into an `AnnotationValue` with the document.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct StagedValue(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Value(AnnotationValue),
+    Short { len: u8, bytes: [u8; SHORT] },
+}
+
+impl StagedValue {
+    fn value(v: AnnotationValue) -> StagedValue {
+        StagedValue(Repr::Value(v))
+    }
+
+    fn str(s: &str) -> StagedValue {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= SHORT => {
+                let mut bytes = [0u8; SHORT];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                StagedValue(Repr::Short { len, bytes })
+            }
+            _ => StagedValue::value(AnnotationValue::String(s.to_owned())),
+        }
+    }
+
+    fn into_value(self) -> AnnotationValue {
+        match self.0 {
+            Repr::Value(v) => v,
+            Repr::Short { len, bytes } => AnnotationValue::String(
+                // Copied whole from a `&str`: always UTF-8.
+                String::from_utf8_lossy(&bytes[..usize::from(len)]).into_owned(),
+            ),
         }
     }
 }
@@ -444,11 +571,23 @@ impl Handle {
 pub trait IntoAnnotation {
     /// The annotation value; `None` for non-finite floats.
     fn into_annotation(self) -> Option<AnnotationValue>;
+
+    /// The value as the entity stages it (short strings without an allocation).
+    #[doc(hidden)]
+    fn into_staged(self) -> Option<StagedValue>
+    where
+        Self: Sized,
+    {
+        self.into_annotation().map(StagedValue::value)
+    }
 }
 
 impl IntoAnnotation for &str {
     fn into_annotation(self) -> Option<AnnotationValue> {
         Some(AnnotationValue::String(self.to_owned()))
+    }
+    fn into_staged(self) -> Option<StagedValue> {
+        Some(StagedValue::str(self))
     }
 }
 impl IntoAnnotation for String {
@@ -549,7 +688,7 @@ impl Entity {
             self.reject("annotation key (letters, digits and _ only)");
             return;
         }
-        let Some(v) = value.into_annotation() else {
+        let Some(v) = value.into_staged() else {
             self.reject("annotation value (not a finite number)");
             return;
         };
@@ -877,9 +1016,9 @@ impl std::ops::Deref for EntityGuard {
 
 impl Drop for EntityGuard {
     fn drop(&mut self) {
-        if let Some(h) = &self.entity.handle {
+        if let Some(h) = self.entity.handle.take() {
             if self.current {
-                context::remove(h);
+                context::remove(&h);
             }
             h.end();
         }
@@ -946,5 +1085,45 @@ pub async fn in_subsegment<F: std::future::Future>(
         }
         // Unsampled or no context: keep whatever context the caller has.
         None => fut.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DaemonAddress, EnvConfig};
+    use crate::sampling::LocalRules;
+
+    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
+    #[test]
+    fn sent_nodes_come_back_and_are_reused() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = crate::Recorder::builder("pool")
+            .env(EnvConfig::from_lookup(|_| None))
+            .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
+            .sampling_rules(
+                LocalRules::from_json(r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#)
+                    .unwrap(),
+            )
+            .build();
+        let ptr =
+            |g: &EntityGuard| Arc::as_ptr(g.handle().as_ref().and_then(Handle::recording).unwrap());
+        let mut first = Vec::new();
+        {
+            let seg = rec.begin_segment("pool");
+            first.push(ptr(&seg));
+            for _ in 0..3 {
+                let s = crate::begin_subsegment("work");
+                s.annotate("k", "v");
+                first.push(ptr(&s));
+            }
+        }
+        assert!(rec.flush(std::time::Duration::from_secs(5)));
+        let returned = POOL.with(|p| lock(&p.borrow().returns.0).len());
+        assert_eq!(returned, 4);
+        let seg = rec.begin_segment("pool");
+        assert!(first.contains(&ptr(&seg)));
+        assert!(!seg.handle().unwrap().is_ended());
+        assert!(seg.is_sampled());
     }
 }

@@ -119,6 +119,8 @@ pub mod sampling;
 
 pub use context::current;
 pub use emitter::{Stats, StatsSnapshot};
+#[doc(hidden)]
+pub use entity::StagedValue;
 pub use entity::{
     EnterGuard, Entity, EntityGuard, IntoAnnotation, SegmentGuard, SubsegmentGuard,
     begin_subsegment, in_subsegment,

@@ -73,6 +73,9 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     {
         let seg = rec.begin_segment("orders");
         seg.annotate("customer", "c-42");
+        // Longer than the inline string (22 bytes), and 2-byte characters up to its end.
+        seg.annotate("long", "a string of more than twenty-two bytes");
+        seg.annotate("edge", "\u{e9}".repeat(11).as_str());
         seg.annotate("bad key!", 1);
         seg.annotate("total", 12.5);
         seg.annotate("vip", true);
@@ -94,8 +97,13 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     assert!(s.trace_id.is_some() && s.end_time.is_some() && s.kind.is_none());
     let ann = s.annotations.as_ref().unwrap();
     assert_eq!(ann["customer"], AnnotationValue::String("c-42".into()));
+    assert_eq!(
+        ann["long"],
+        AnnotationValue::String("a string of more than twenty-two bytes".into())
+    );
+    assert_eq!(ann["edge"], AnnotationValue::String("\u{e9}".repeat(11)));
     assert!(!ann.contains_key("bad key!"));
-    assert_eq!(ann.len(), 3);
+    assert_eq!(ann.len(), 5);
     assert_eq!(
         s.metadata.as_ref().unwrap()["debug"]["cart"],
         serde_json::json!([1, 2, 3])

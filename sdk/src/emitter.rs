@@ -153,7 +153,14 @@ impl Emitter {
         };
         match tx.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                match job {
+                    Job::Trace { segment, subs, .. } => {
+                        crate::entity::reclaim(std::iter::once(segment).chain(subs));
+                    }
+                    Job::Stream { subs, .. } => crate::entity::reclaim(subs),
+                    Job::Document(_) | Job::Flush(_) => {}
+                }
                 let n = self
                     .stats
                     .dropped_queue_full

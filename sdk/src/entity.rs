@@ -47,7 +47,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct Returns(Mutex<Vec<Arc<Node>>>);
 
 /// Nodes a thread's returns queue holds at most; the emitter frees the rest itself.
-const RETURNS_CAP: usize = 512;
+const RETURNS_CAP: usize = 4096;
 
 impl Returns {
     /// Hands emptied nodes back (emitter thread). Nodes still referenced elsewhere are
@@ -102,23 +102,55 @@ fn home() -> Weak<Returns> {
     .unwrap_or_default()
 }
 
-/// `node` in a reused allocation from this thread's pool when there is one.
-fn alloc(node: Node) -> Arc<Node> {
+/// A new open node, in a reused allocation from this thread's pool when there is one. Only
+/// the fields that change are written (a node is a few hundred bytes).
+fn alloc(
+    trace: Arc<Trace>,
+    id: EntityId,
+    parent: Option<EntityId>,
+    name: Cow<'static, str>,
+    start: f64,
+) -> Arc<Node> {
     let reused = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
         .ok()
         .flatten();
-    match reused {
-        Some(mut a) => match Arc::get_mut(&mut a) {
-            Some(slot) => {
-                // Drops the previous occupant's trace and name here, on this thread.
-                *slot = node;
-                a
-            }
-            None => Arc::new(node),
-        },
-        None => Arc::new(node),
+    if let Some(mut a) = reused
+        && let Some(n) = Arc::get_mut(&mut a)
+    {
+        // Drops the previous occupant's trace and name here, on this thread.
+        n.trace = trace;
+        n.id = id;
+        n.parent = parent;
+        n.name = name;
+        n.start = start;
+        *n.ended.get_mut() = false;
+        let d = n.data.get_mut().unwrap_or_else(PoisonError::into_inner);
+        // Emptied by the emitter; not when its job was dropped (queue full).
+        if d.end.is_some() || d.doc.is_some() || !d.annotations.is_empty() {
+            *d = Data::default();
+        }
+        return a;
     }
+    Arc::new(Node {
+        trace,
+        id,
+        parent,
+        name,
+        start,
+        ended: AtomicBool::new(false),
+        data: Mutex::new(Data::default()),
+    })
+}
+
+/// Keeps the nodes of a job the queue refused (caller's thread) for reuse here.
+pub(crate) fn reclaim(nodes: impl IntoIterator<Item = Arc<Node>>) {
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            let room = RETURNS_CAP.saturating_sub(p.free.len());
+            p.free.extend(nodes.into_iter().take(room));
+        }
+    });
 }
 
 #[derive(Debug, Default)]
@@ -309,33 +341,24 @@ impl Node {
         let id = trace.segment_id;
         // Unsampled segments are never written: no clock read.
         let start = if trace.sampled { now_f64() } else { 0.0 };
-        alloc(Node {
-            trace,
-            id,
-            parent: None,
-            name,
-            start,
-            ended: AtomicBool::new(false),
-            data: Mutex::new(Data {
-                doc,
-                ..Data::default()
-            }),
-        })
+        let node = alloc(trace, id, None, name, start);
+        if doc.is_some() {
+            lock(&node.data).doc = doc;
+        }
+        node
     }
 
     /// A subsegment of `parent` (sampled traces only).
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
         trace.open.fetch_add(1, Ordering::AcqRel);
-        alloc(Node {
+        alloc(
             trace,
-            id: rng::entity_id(),
-            parent: Some(parent.id),
-            name: crate::recorder::clean_name(name),
-            start: now_f64(),
-            ended: AtomicBool::new(false),
-            data: Mutex::new(Data::default()),
-        })
+            rng::entity_id(),
+            Some(parent.id),
+            crate::recorder::clean_name(name),
+            now_f64(),
+        )
     }
 
     pub(crate) fn is_ended(&self) -> bool {

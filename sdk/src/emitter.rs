@@ -293,6 +293,16 @@ impl Worker {
         if subs.is_empty() {
             return;
         }
+        // Common case: siblings under one parent (which cannot be one of them): each is sent
+        // as it is, without grouping.
+        let parent = subs[0].parent;
+        if subs.iter().all(|f| f.parent == parent) {
+            for f in subs {
+                self.stats.streamed.fetch_add(1, Ordering::Relaxed);
+                self.send_fitting(f.doc, trace_id, Some(f.parent));
+            }
+            return;
+        }
         let ids: std::collections::HashSet<EntityId> = subs.iter().map(|f| f.id).collect();
         let (roots, rest): (Vec<Finished>, Vec<Finished>) =
             subs.into_iter().partition(|f| !ids.contains(&f.parent));
@@ -422,6 +432,16 @@ fn attach(doc: &mut Segment, id: EntityId, children: &mut Children) {
 /// Nests `subs` under the segment; returns those whose parent is not in this tree (a
 /// subsegment already streamed or still open).
 fn assemble(segment_id: EntityId, segment: &mut Segment, subs: Vec<Finished>) -> Vec<Finished> {
+    // Common case: every subsegment is a direct child of the segment; each document is moved
+    // once, with no grouping.
+    if subs.iter().all(|f| f.parent == segment_id) {
+        if !subs.is_empty() {
+            let list = segment.subsegments.get_or_insert_with(Vec::new);
+            list.reserve(subs.len());
+            list.extend(subs.into_iter().map(|f| f.doc));
+        }
+        return Vec::new();
+    }
     let mut children = group(subs);
     attach(segment, segment_id, &mut children);
     children
@@ -484,6 +504,27 @@ mod tests {
         );
         assert_eq!(orphans.len(), 1);
         assert_eq!(orphans[0].id, c);
+    }
+
+    #[test]
+    fn assembles_flat_children_in_closing_order() {
+        let s = EntityId::new(1);
+        let mut seg = doc(s, "seg");
+        let subs = (2..6)
+            .map(|i| Finished {
+                id: EntityId::new(i),
+                parent: s,
+                doc: doc(EntityId::new(i), &i.to_string()),
+            })
+            .collect();
+        assert!(assemble(s, &mut seg, subs).is_empty());
+        let names: Vec<_> = seg
+            .subsegments
+            .unwrap()
+            .iter()
+            .map(|d| d.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["2", "3", "4", "5"]);
     }
 
     #[test]

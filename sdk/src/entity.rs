@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -27,9 +28,14 @@ use crate::emitter::{Finished, Job};
 use crate::recorder::Inner;
 use crate::rng;
 
-pub(crate) fn now_f64() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// The wall clock, as read on the caller's thread: converted to epoch seconds only when the
+/// document is built (emitter thread).
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) fn epoch_secs_f64(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
 }
@@ -109,7 +115,7 @@ fn alloc(
     id: EntityId,
     parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: f64,
+    start: SystemTime,
 ) -> Arc<Node> {
     let reused = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
@@ -273,14 +279,14 @@ pub(crate) struct Node {
     /// `None` for the segment.
     pub(crate) parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: f64,
+    start: SystemTime,
     ended: AtomicBool,
     data: Mutex<Data>,
 }
 
 #[derive(Debug, Default)]
 struct Data {
-    end: Option<f64>,
+    end: Option<SystemTime>,
     annotations: Staged,
     doc: Option<Box<Segment>>,
 }
@@ -340,7 +346,7 @@ impl Node {
     ) -> Arc<Node> {
         let id = trace.segment_id;
         // Unsampled segments are never written: no clock read.
-        let start = if trace.sampled { now_f64() } else { 0.0 };
+        let start = if trace.sampled { now() } else { UNIX_EPOCH };
         let node = alloc(trace, id, None, name, start);
         if doc.is_some() {
             lock(&node.data).doc = doc;
@@ -357,7 +363,7 @@ impl Node {
             rng::entity_id(),
             Some(parent.id),
             crate::recorder::clean_name(name),
-            now_f64(),
+            now(),
         )
     }
 
@@ -370,7 +376,7 @@ impl Node {
         if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
             return;
         }
-        let end = now_f64();
+        let end = now();
         lock(&this.data).end = Some(end);
         let trace = Arc::clone(&this.trace);
         match this.parent {
@@ -384,8 +390,8 @@ impl Node {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
-        doc.start_time = timestamp(self.start);
-        doc.end_time = data.end.and_then(timestamp);
+        doc.start_time = timestamp(epoch_secs_f64(self.start));
+        doc.end_time = data.end.map(epoch_secs_f64).and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {

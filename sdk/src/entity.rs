@@ -86,8 +86,9 @@ impl Pool {
                 }
                 std::mem::swap(&mut self.free, &mut *q);
             }
-            let mut n = self.free.pop()?;
-            if Arc::get_mut(&mut n).is_some() {
+            let n = self.free.pop()?;
+            // Plain loads; `alloc`'s `Arc::get_mut` makes the check that counts.
+            if Arc::strong_count(&n) == 1 && Arc::weak_count(&n) == 0 {
                 return Some(n);
             }
         }

@@ -239,8 +239,9 @@ fn unanswered_token_request_times_out_without_blocking_the_host() {
     let t = Instant::now();
     let rec = d.recorder(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.endpoint)]);
     let early = d.one_segment(&rec);
+    // Well under the 1 s token timeout: nothing waited for IMDS.
     assert!(
-        t.elapsed() < Duration::from_millis(500),
+        t.elapsed() < Duration::from_millis(900),
         "{:?}",
         t.elapsed()
     );

@@ -5,6 +5,10 @@
 //!   spread over its subsegments; the emitter thread sends each segment as one datagram);
 //! - `fluoro/subsegment_sampled_streamed`: the same inside one segment that never ends, so
 //!   every subsegment is streamed as its own datagram;
+//! - `fluoro/subsegment_sampled_caller_only`: `fluoro/subsegment_sampled` with a queue of one
+//!   job, so nearly every segment is refused by the full queue and the emitter thread sends
+//!   almost nothing: what the caller's thread alone pays (a diagnostic, not the target's
+//!   measure: the emitter's serializing and sending share the machine's cores);
 //! - `fluoro/subsegment_unsampled` and `fluoro/segment_unsampled`: the same subsegment inside
 //!   an unsampled segment, and a whole unsampled request (sampling decision, segment begin and
 //!   end);
@@ -19,7 +23,7 @@ use std::net::UdpSocket;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fluoro_sdk::config::{DaemonAddress, EnvConfig};
+use fluoro_sdk::config::{DEFAULT_QUEUE_CAPACITY, DaemonAddress, EnvConfig};
 use fluoro_sdk::sampling::LocalRules;
 use fluoro_sdk::{Recorder, begin_subsegment};
 use opentelemetry::KeyValue;
@@ -39,45 +43,53 @@ impl SpanExporter for VoidExporter {
     }
 }
 
-fn recorder(sink: &UdpSocket, rules: &str) -> Recorder {
+fn recorder(sink: &UdpSocket, rules: &str, queue: usize) -> Recorder {
     Recorder::builder("bench")
         .env(EnvConfig::from_lookup(|_| None))
         .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
         .sampling_rules(LocalRules::from_json(rules).unwrap())
+        .queue_capacity(queue)
         .build()
+}
+
+/// Segments of `PER_SEGMENT` subsegments with two annotations each, begin and end of the
+/// segment included.
+fn segments_of_subsegments(rec: &Recorder, iters: u64) -> std::time::Duration {
+    let start = Instant::now();
+    let mut seg = rec.begin_segment("bench");
+    for i in 0..iters {
+        if i % PER_SEGMENT == PER_SEGMENT - 1 {
+            drop(seg);
+            seg = rec.begin_segment("bench");
+        }
+        let s = begin_subsegment("work");
+        s.annotate("customer", "c-42");
+        s.annotate("items", 3);
+    }
+    drop(seg);
+    start.elapsed()
 }
 
 fn bench(c: &mut Criterion) {
     // A socket nobody reads: the kernel drops what overflows its buffer, as a slow daemon would.
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let always = recorder(
-        &sink,
-        r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#,
-    );
+    let always_json = r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#;
+    let always = recorder(&sink, always_json, DEFAULT_QUEUE_CAPACITY);
+    let always_queue1 = recorder(&sink, always_json, 1);
     let never = recorder(
         &sink,
         r#"{"version":2,"default":{"fixed_target":0,"rate":0}}"#,
+        DEFAULT_QUEUE_CAPACITY,
     );
 
     let mut g = c.benchmark_group("span");
     g.bench_function("fluoro/subsegment_sampled", |b| {
         // A request's segment holds 20 subsegments, then ends and is sent as one datagram:
         // its begin and end are in the timed loop, spread over its subsegments.
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            let mut seg = always.begin_segment("bench");
-            for i in 0..iters {
-                if i % PER_SEGMENT == PER_SEGMENT - 1 {
-                    drop(seg);
-                    seg = always.begin_segment("bench");
-                }
-                let s = begin_subsegment("work");
-                s.annotate("customer", "c-42");
-                s.annotate("items", 3);
-            }
-            drop(seg);
-            start.elapsed()
-        });
+        b.iter_custom(|iters| segments_of_subsegments(&always, iters));
+    });
+    g.bench_function("fluoro/subsegment_sampled_caller_only", |b| {
+        b.iter_custom(|iters| segments_of_subsegments(&always_queue1, iters));
     });
     {
         let seg = always.begin_segment("bench");

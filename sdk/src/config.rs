@@ -109,6 +109,11 @@ pub struct EnvConfig {
     pub tracing_name: Option<String>,
     /// `LAMBDA_TASK_ROOT` is set.
     pub lambda: bool,
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT`: where the EC2 plugin asks for instance metadata
+    /// (`http://host[:port]`; default `http://169.254.169.254`).
+    pub ec2_metadata_endpoint: Option<String>,
+    /// `AWS_EC2_METADATA_DISABLED=true`: the EC2 plugin makes no request.
+    pub ec2_metadata_disabled: bool,
     /// Values that were present but unusable (logged by the recorder, then ignored).
     pub problems: Vec<String>,
 }
@@ -152,6 +157,11 @@ impl EnvConfig {
             context_missing,
             tracing_name: get("AWS_XRAY_TRACING_NAME").filter(|s| !s.is_empty()),
             lambda: get("LAMBDA_TASK_ROOT").is_some(),
+            ec2_metadata_endpoint: get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            ec2_metadata_disabled: get("AWS_EC2_METADATA_DISABLED")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
             problems,
         }
     }
@@ -206,6 +216,16 @@ mod tests {
         let c = env(&[]);
         assert!(c.enabled && c.daemon.is_none() && c.problems.is_empty() && !c.lambda);
         assert_eq!(c.context_missing, ContextMissing::Log);
+        assert!(c.ec2_metadata_endpoint.is_none() && !c.ec2_metadata_disabled);
+        let c = env(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1338"),
+            ("AWS_EC2_METADATA_DISABLED", "TRUE"),
+        ]);
+        assert_eq!(
+            c.ec2_metadata_endpoint.as_deref(),
+            Some("http://127.0.0.1:1338")
+        );
+        assert!(c.ec2_metadata_disabled);
         for off in ["false", "0", "OFF", "n"] {
             assert!(!env(&[("AWS_XRAY_SDK_ENABLED", off)]).enabled, "{off}");
         }

@@ -8,11 +8,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::sync::Arc;
 
-use crate::entity::{Entity, Node};
+use crate::entity::{Entity, Handle};
 
-type Stack = RefCell<Vec<Arc<Node>>>;
+type Stack = RefCell<Vec<Handle>>;
 
 tokio::task_local! {
     static TASK: Stack;
@@ -31,14 +30,14 @@ fn with_stack<R>(f: impl Fn(&Stack) -> R) -> Option<R> {
 }
 
 /// The innermost open entity.
-pub(crate) fn current_node() -> Option<Arc<Node>> {
+pub(crate) fn current_handle() -> Option<Handle> {
     with_stack(|s| {
         let mut s = s.try_borrow_mut().ok()?;
         while let Some(top) = s.last() {
             if top.is_ended() {
                 s.pop();
             } else {
-                return Some(Arc::clone(top));
+                return Some(top.clone());
             }
         }
         None
@@ -48,7 +47,7 @@ pub(crate) fn current_node() -> Option<Arc<Node>> {
 
 /// Runs `f` with the innermost open entity, borrowed from the stack (no reference count
 /// traffic).
-pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
+pub(crate) fn with_current<R>(f: impl FnOnce(&Handle) -> R) -> Option<R> {
     let f = Cell::new(Some(f));
     with_stack(|s| {
         let mut s = s.try_borrow_mut().ok()?;
@@ -65,27 +64,30 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Node>) -> R) -> Option<R> {
     .flatten()
 }
 
-pub(crate) fn push(node: &Arc<Node>) {
+pub(crate) fn push(node: &Handle) {
     with_stack(|s| {
         if let Ok(mut s) = s.try_borrow_mut() {
-            s.push(Arc::clone(node));
+            s.push(node.clone());
         }
     });
 }
 
 /// Removes `node` from the current stack (wherever it is; normally the top).
-pub(crate) fn remove(node: &Arc<Node>) {
+pub(crate) fn remove(node: &Handle) {
     with_stack(|s| {
-        if let Ok(mut s) = s.try_borrow_mut()
-            && let Some(i) = s.iter().rposition(|n| Arc::ptr_eq(n, node))
-        {
-            s.remove(i);
+        if let Ok(mut s) = s.try_borrow_mut() {
+            // Normally the top: pop it without shifting anything.
+            if s.last().is_some_and(|n| n.ptr_eq(node)) {
+                s.pop();
+            } else if let Some(i) = s.iter().rposition(|n| n.ptr_eq(node)) {
+                s.remove(i);
+            }
         }
     });
 }
 
 /// Runs `fut` with `node` as its current entity (a new task-local scope).
-pub(crate) async fn scope<F: Future>(node: Option<Arc<Node>>, fut: F) -> F::Output {
+pub(crate) async fn scope<F: Future>(node: Option<Handle>, fut: F) -> F::Output {
     TASK.scope(RefCell::new(node.into_iter().collect()), fut)
         .await
 }
@@ -93,5 +95,5 @@ pub(crate) async fn scope<F: Future>(node: Option<Arc<Node>>, fut: F) -> F::Outp
 /// The entity that instrumentation would attach to now: the innermost open subsegment or
 /// segment of this task or thread, or a no-op entity when there is none.
 pub fn current() -> Entity {
-    Entity::from_node(current_node())
+    Entity::from_handle(current_handle())
 }

@@ -19,7 +19,7 @@ use fluoro_proto::frame;
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::Segment;
 
-use crate::entity::Node;
+use crate::entity::{Node, Returns};
 
 /// How long the emitter thread sleeps when its queue is empty.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -153,7 +153,14 @@ impl Emitter {
         };
         match tx.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+                match job {
+                    Job::Trace { segment, subs, .. } => {
+                        crate::entity::reclaim(std::iter::once(segment).chain(subs));
+                    }
+                    Job::Stream { subs, .. } => crate::entity::reclaim(subs),
+                    Job::Document(_) | Job::Flush(_) => {}
+                }
                 let n = self
                     .stats
                     .dropped_queue_full
@@ -252,12 +259,20 @@ impl Worker {
                     subs,
                 } => {
                     let mut doc = segment.take_segment();
-                    drop(segment);
                     let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                    let home = segment.trace.home.clone();
+                    Returns::give(&home, std::iter::once(segment).chain(subs));
                     self.send_fitting(doc, trace_id, None);
                     self.stream(trace_id, orphans);
                 }
-                Job::Stream { trace_id, subs } => self.stream(trace_id, finished(&subs)),
+                Job::Stream { trace_id, subs } => {
+                    let docs = finished(&subs);
+                    if let Some(first) = subs.first() {
+                        let home = first.trace.home.clone();
+                        Returns::give(&home, subs);
+                    }
+                    self.stream(trace_id, docs);
+                }
                 Job::Document(doc) => {
                     let t = doc
                         .trace_id
@@ -276,6 +291,16 @@ impl Worker {
     /// Sends closed subsegments as independent documents, each with its closed children.
     fn stream(&mut self, trace_id: TraceId, subs: Vec<Finished>) {
         if subs.is_empty() {
+            return;
+        }
+        // Common case: siblings under one parent (which cannot be one of them): each is sent
+        // as it is, without grouping.
+        let parent = subs[0].parent;
+        if subs.iter().all(|f| f.parent == parent) {
+            for f in subs {
+                self.stats.streamed.fetch_add(1, Ordering::Relaxed);
+                self.send_fitting(f.doc, trace_id, Some(f.parent));
+            }
             return;
         }
         let ids: std::collections::HashSet<EntityId> = subs.iter().map(|f| f.id).collect();
@@ -407,6 +432,16 @@ fn attach(doc: &mut Segment, id: EntityId, children: &mut Children) {
 /// Nests `subs` under the segment; returns those whose parent is not in this tree (a
 /// subsegment already streamed or still open).
 fn assemble(segment_id: EntityId, segment: &mut Segment, subs: Vec<Finished>) -> Vec<Finished> {
+    // Common case: every subsegment is a direct child of the segment; each document is moved
+    // once, with no grouping.
+    if subs.iter().all(|f| f.parent == segment_id) {
+        if !subs.is_empty() {
+            let list = segment.subsegments.get_or_insert_with(Vec::new);
+            list.reserve(subs.len());
+            list.extend(subs.into_iter().map(|f| f.doc));
+        }
+        return Vec::new();
+    }
     let mut children = group(subs);
     attach(segment, segment_id, &mut children);
     children
@@ -469,6 +504,27 @@ mod tests {
         );
         assert_eq!(orphans.len(), 1);
         assert_eq!(orphans[0].id, c);
+    }
+
+    #[test]
+    fn assembles_flat_children_in_closing_order() {
+        let s = EntityId::new(1);
+        let mut seg = doc(s, "seg");
+        let subs = (2..6)
+            .map(|i| Finished {
+                id: EntityId::new(i),
+                parent: s,
+                doc: doc(EntityId::new(i), &i.to_string()),
+            })
+            .collect();
+        assert!(assemble(s, &mut seg, subs).is_empty());
+        let names: Vec<_> = seg
+            .subsegments
+            .unwrap()
+            .iter()
+            .map(|d| d.name.clone().unwrap())
+            .collect();
+        assert_eq!(names, ["2", "3", "4", "5"]);
     }
 
     #[test]

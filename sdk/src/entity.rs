@@ -7,9 +7,11 @@
 //! is no lock shared between requests.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -26,15 +28,136 @@ use crate::emitter::{Finished, Job};
 use crate::recorder::Inner;
 use crate::rng;
 
-pub(crate) fn now_f64() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+/// The wall clock, as read on the caller's thread: converted to epoch seconds only when the
+/// document is built (emitter thread).
+pub(crate) fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub(crate) fn epoch_secs_f64(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Nodes the emitter thread has emptied, on their way back to the thread whose trace they
+/// belonged to, so that the memory of a node is allocated, reused and finally freed on one
+/// thread. With glibc's allocator, memory freed on another thread never returns to the
+/// allocating thread's cache and both threads then take the arena lock on every allocation
+/// and free; that contention cost more than the rest of the subsegment.
+#[derive(Debug, Default)]
+pub(crate) struct Returns(Mutex<Vec<Arc<Node>>>);
+
+/// Nodes a thread's returns queue holds at most; the emitter frees the rest itself.
+const RETURNS_CAP: usize = 4096;
+
+impl Returns {
+    /// Hands emptied nodes back (emitter thread). Nodes still referenced elsewhere are
+    /// skipped when reused, not here.
+    pub(crate) fn give(home: &Weak<Returns>, nodes: impl IntoIterator<Item = Arc<Node>>) {
+        let Some(r) = home.upgrade() else {
+            return; // the thread has ended: the nodes are freed here
+        };
+        let mut q = lock(&r.0);
+        let room = RETURNS_CAP.saturating_sub(q.len());
+        q.extend(nodes.into_iter().take(room));
+    }
+}
+
+/// A thread's free nodes, refilled from its returns queue.
+#[derive(Debug, Default)]
+struct Pool {
+    free: Vec<Arc<Node>>,
+    returns: Arc<Returns>,
+}
+
+impl Pool {
+    /// A node nothing else refers to, ready to be overwritten.
+    fn take_unique(&mut self) -> Option<Arc<Node>> {
+        loop {
+            if self.free.is_empty() {
+                let mut q = lock(&self.returns.0);
+                if q.is_empty() {
+                    return None;
+                }
+                std::mem::swap(&mut self.free, &mut *q);
+            }
+            let n = self.free.pop()?;
+            // Plain loads; `alloc`'s `Arc::get_mut` makes the check that counts.
+            if Arc::strong_count(&n) == 1 && Arc::weak_count(&n) == 0 {
+                return Some(n);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// Where this thread's emptied nodes go back to.
+fn home() -> Weak<Returns> {
+    POOL.try_with(|p| {
+        p.try_borrow()
+            .map(|p| Arc::downgrade(&p.returns))
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
+}
+
+/// A new open node, in a reused allocation from this thread's pool when there is one. Only
+/// the fields that change are written (a node is a few hundred bytes).
+fn alloc(
+    trace: Arc<Trace>,
+    id: EntityId,
+    parent: Option<EntityId>,
+    name: Cow<'static, str>,
+    start: SystemTime,
+) -> Arc<Node> {
+    let reused = POOL
+        .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
+        .ok()
+        .flatten();
+    if let Some(mut a) = reused
+        && let Some(n) = Arc::get_mut(&mut a)
+    {
+        // Drops the previous occupant's trace and name here, on this thread.
+        n.trace = trace;
+        n.id = id;
+        n.parent = parent;
+        n.name = name;
+        n.start = start;
+        *n.ended.get_mut() = false;
+        let d = n.data.get_mut().unwrap_or_else(PoisonError::into_inner);
+        // Emptied by the emitter; not when its job was dropped (queue full).
+        if d.end.is_some() || d.doc.is_some() || !d.annotations.is_empty() {
+            *d = Data::default();
+        }
+        return a;
+    }
+    Arc::new(Node {
+        trace,
+        id,
+        parent,
+        name,
+        start,
+        ended: AtomicBool::new(false),
+        data: Mutex::new(Data::default()),
+    })
+}
+
+/// Keeps the nodes of a job the queue refused (caller's thread) for reuse here.
+pub(crate) fn reclaim(nodes: impl IntoIterator<Item = Arc<Node>>) {
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            let room = RETURNS_CAP.saturating_sub(p.free.len());
+            p.free.extend(nodes.into_iter().take(room));
+        }
+    });
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +184,8 @@ pub(crate) struct Trace {
     pub(crate) upstream_parent: Option<EntityId>,
     /// The centralized sampling rule that sampled this trace.
     pub(crate) rule: Option<Arc<str>>,
+    /// Where its nodes go back to once sent: the pool of the thread that began it.
+    pub(crate) home: Weak<Returns>,
     open: AtomicUsize,
     state: Mutex<TraceState>,
 }
@@ -81,6 +206,7 @@ impl Trace {
             sampled,
             upstream_parent: None,
             rule: None,
+            home: home(),
             incoming,
             open: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
@@ -154,19 +280,19 @@ pub(crate) struct Node {
     /// `None` for the segment.
     pub(crate) parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: f64,
+    start: SystemTime,
     ended: AtomicBool,
     data: Mutex<Data>,
 }
 
 #[derive(Debug, Default)]
 struct Data {
-    end: Option<f64>,
+    end: Option<SystemTime>,
     annotations: Staged,
     doc: Option<Box<Segment>>,
 }
 
-type Annotation = (Cow<'static, str>, AnnotationValue);
+type Annotation = (Cow<'static, str>, StagedValue);
 
 /// Annotations while the entity is open: the first four inline in the node (no allocation),
 /// more in a vector.
@@ -177,7 +303,7 @@ struct Staged {
 }
 
 impl Staged {
-    fn set(&mut self, key: Cow<'static, str>, value: AnnotationValue) {
+    fn set(&mut self, key: Cow<'static, str>, value: StagedValue) {
         for slot in &mut self.inline {
             match slot {
                 Some((k, v)) if *k == key => {
@@ -221,54 +347,42 @@ impl Node {
     ) -> Arc<Node> {
         let id = trace.segment_id;
         // Unsampled segments are never written: no clock read.
-        let start = if trace.sampled { now_f64() } else { 0.0 };
-        Arc::new(Node {
-            trace,
-            id,
-            parent: None,
-            name,
-            start,
-            ended: AtomicBool::new(false),
-            data: Mutex::new(Data {
-                doc,
-                ..Data::default()
-            }),
-        })
+        let start = if trace.sampled { now() } else { UNIX_EPOCH };
+        let node = alloc(trace, id, None, name, start);
+        if doc.is_some() {
+            lock(&node.data).doc = doc;
+        }
+        node
     }
 
     /// A subsegment of `parent` (sampled traces only).
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
         trace.open.fetch_add(1, Ordering::AcqRel);
-        Arc::new(Node {
+        alloc(
             trace,
-            id: rng::entity_id(),
-            parent: Some(parent.id),
-            name: crate::recorder::clean_name(name),
-            start: now_f64(),
-            ended: AtomicBool::new(false),
-            data: Mutex::new(Data::default()),
-        })
+            rng::entity_id(),
+            Some(parent.id),
+            crate::recorder::clean_name(name),
+            now(),
+        )
     }
 
     pub(crate) fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
     }
 
-    fn end(self: &Arc<Self>) {
-        if self.ended.swap(true, Ordering::AcqRel) || !self.trace.sampled {
+    /// Ends the entity; `this` is the guard's reference, moved to the trace.
+    fn end(this: Arc<Self>) {
+        if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
             return;
         }
-        let end = now_f64();
-        match self.parent {
-            None => {
-                lock(&self.data).end = Some(end);
-                self.trace.segment_closed(Arc::clone(self));
-            }
-            Some(_) => {
-                lock(&self.data).end = Some(end);
-                self.trace.subsegment_closed(Arc::clone(self));
-            }
+        let end = now();
+        lock(&this.data).end = Some(end);
+        let trace = Arc::clone(&this.trace);
+        match this.parent {
+            None => trace.segment_closed(this),
+            Some(_) => trace.subsegment_closed(this),
         }
     }
 
@@ -277,12 +391,12 @@ impl Node {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
-        doc.start_time = timestamp(self.start);
-        doc.end_time = data.end.and_then(timestamp);
+        doc.start_time = timestamp(epoch_secs_f64(self.start));
+        doc.end_time = data.end.map(epoch_secs_f64).and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {
-                m.insert(k.into_owned(), v);
+                m.insert(k.into_owned(), v.into_value());
             }
         }
         if self.parent.is_some() {
@@ -352,15 +466,158 @@ impl Node {
     }
 }
 
+/// An unsampled segment: only what context and outgoing headers need (trace id, id, the
+/// incoming header for `Lineage`), so an unsampled request costs one small allocation and no
+/// recorder state. Nothing under it is recorded.
+#[derive(Debug)]
+pub(crate) struct Light {
+    pub(crate) trace_id: TraceId,
+    pub(crate) id: EntityId,
+    /// `Lineage` and unknown keys of the incoming header, passed on downstream.
+    pub(crate) incoming: Option<Box<TraceHeader>>,
+    ended: AtomicBool,
+}
+
+impl Light {
+    pub(crate) fn new(
+        trace_id: TraceId,
+        id: EntityId,
+        incoming: Option<Box<TraceHeader>>,
+    ) -> Arc<Light> {
+        Arc::new(Light {
+            trace_id,
+            id,
+            incoming,
+            ended: AtomicBool::new(false),
+        })
+    }
+}
+
+/// What the context stack and an [`Entity`] hold: a recorded (sampled) entity, or an
+/// unsampled segment.
+#[derive(Debug, Clone)]
+pub(crate) enum Handle {
+    Sampled(Arc<Node>),
+    Unsampled(Arc<Light>),
+}
+
+impl Handle {
+    pub(crate) fn is_ended(&self) -> bool {
+        match self {
+            Handle::Sampled(n) => n.is_ended(),
+            Handle::Unsampled(l) => l.ended.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn ptr_eq(&self, other: &Handle) -> bool {
+        match (self, other) {
+            (Handle::Sampled(a), Handle::Sampled(b)) => Arc::ptr_eq(a, b),
+            (Handle::Unsampled(a), Handle::Unsampled(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn trace_id(&self) -> TraceId {
+        match self {
+            Handle::Sampled(n) => n.trace.trace_id,
+            Handle::Unsampled(l) => l.trace_id,
+        }
+    }
+
+    pub(crate) fn id(&self) -> EntityId {
+        match self {
+            Handle::Sampled(n) => n.id,
+            Handle::Unsampled(l) => l.id,
+        }
+    }
+
+    /// The node, when this entity is recorded.
+    pub(crate) fn recording(&self) -> Option<&Arc<Node>> {
+        match self {
+            Handle::Sampled(n) if n.trace.sampled => Some(n),
+            _ => None,
+        }
+    }
+
+    fn incoming(&self) -> Option<&TraceHeader> {
+        match self {
+            Handle::Sampled(n) => n.trace.incoming.as_deref(),
+            Handle::Unsampled(l) => l.incoming.as_deref(),
+        }
+    }
+
+    fn end(self) {
+        match self {
+            Handle::Sampled(n) => Node::end(n),
+            Handle::Unsampled(l) => l.ended.store(true, Ordering::Relaxed),
+        }
+    }
+}
+
+/// Strings up to this many bytes are staged inline, without an allocation.
+const SHORT: usize = 22;
+
+/// An annotation value while its entity is open: short strings inline in the node (no
+/// allocation on the caller's thread, nothing for the emitter thread to free across
+/// threads); built into an `AnnotationValue` with the document.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct StagedValue(Repr);
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Value(AnnotationValue),
+    Short { len: u8, bytes: [u8; SHORT] },
+}
+
+impl StagedValue {
+    fn value(v: AnnotationValue) -> StagedValue {
+        StagedValue(Repr::Value(v))
+    }
+
+    fn str(s: &str) -> StagedValue {
+        match u8::try_from(s.len()) {
+            Ok(len) if s.len() <= SHORT => {
+                let mut bytes = [0u8; SHORT];
+                bytes[..s.len()].copy_from_slice(s.as_bytes());
+                StagedValue(Repr::Short { len, bytes })
+            }
+            _ => StagedValue::value(AnnotationValue::String(s.to_owned())),
+        }
+    }
+
+    fn into_value(self) -> AnnotationValue {
+        match self.0 {
+            Repr::Value(v) => v,
+            Repr::Short { len, bytes } => AnnotationValue::String(
+                // Copied whole from a `&str`: always UTF-8.
+                String::from_utf8_lossy(&bytes[..usize::from(len)]).into_owned(),
+            ),
+        }
+    }
+}
+
 /// A value that can be an annotation: strings, booleans and numbers.
 pub trait IntoAnnotation {
     /// The annotation value; `None` for non-finite floats.
     fn into_annotation(self) -> Option<AnnotationValue>;
+
+    /// The value as the entity stages it (short strings without an allocation).
+    #[doc(hidden)]
+    fn into_staged(self) -> Option<StagedValue>
+    where
+        Self: Sized,
+    {
+        self.into_annotation().map(StagedValue::value)
+    }
 }
 
 impl IntoAnnotation for &str {
     fn into_annotation(self) -> Option<AnnotationValue> {
         Some(AnnotationValue::String(self.to_owned()))
+    }
+    fn into_staged(self) -> Option<StagedValue> {
+        Some(StagedValue::str(self))
     }
 }
 impl IntoAnnotation for String {
@@ -406,17 +663,17 @@ pub(crate) fn valid_annotation_key(key: &str) -> bool {
 /// entity and never fails: refused values are counted in [`crate::Recorder::stats`].
 #[derive(Debug, Clone, Default)]
 pub struct Entity {
-    pub(crate) node: Option<Arc<Node>>,
+    pub(crate) handle: Option<Handle>,
 }
 
 impl Entity {
-    pub(crate) fn from_node(node: Option<Arc<Node>>) -> Entity {
-        Entity { node }
+    pub(crate) fn from_handle(handle: Option<Handle>) -> Entity {
+        Entity { handle }
     }
 
     /// The node, if this entity records anything.
     fn recording(&self) -> Option<&Arc<Node>> {
-        self.node.as_ref().filter(|n| n.trace.sampled)
+        self.handle.as_ref().and_then(Handle::recording)
     }
 
     fn with_doc(&self, f: impl FnOnce(&mut Segment)) {
@@ -426,7 +683,7 @@ impl Entity {
     }
 
     fn reject(&self, what: &str) {
-        if let Some(n) = &self.node {
+        if let Some(n) = self.recording() {
             n.trace.recorder.reject(what);
         }
     }
@@ -438,17 +695,17 @@ impl Entity {
 
     /// True for a no-op entity (no segment).
     pub fn is_noop(&self) -> bool {
-        self.node.is_none()
+        self.handle.is_none()
     }
 
     /// The trace id.
     pub fn trace_id(&self) -> Option<TraceId> {
-        self.node.as_ref().map(|n| n.trace.trace_id)
+        self.handle.as_ref().map(Handle::trace_id)
     }
 
     /// This entity's id.
     pub fn id(&self) -> Option<EntityId> {
-        self.node.as_ref().map(|n| n.id)
+        self.handle.as_ref().map(Handle::id)
     }
 
     /// Adds an annotation (indexed, searchable in filter expressions). Keys must be ASCII
@@ -461,7 +718,7 @@ impl Entity {
             self.reject("annotation key (letters, digits and _ only)");
             return;
         }
-        let Some(v) = value.into_annotation() else {
+        let Some(v) = value.into_staged() else {
             self.reject("annotation value (not a finite number)");
             return;
         };
@@ -627,25 +884,25 @@ impl Entity {
     /// `Sampled` the trace's decision, `Lineage` and unknown keys of the incoming header are
     /// passed on. `None` for a no-op entity.
     pub fn trace_header(&self) -> Option<TraceHeader> {
-        let n = self.node.as_ref()?;
-        let sampled = if n.trace.sampled {
+        let h = self.handle.as_ref()?;
+        let sampled = if h.recording().is_some() {
             Sampled::Yes
         } else {
             Sampled::No
         };
-        Some(match &n.trace.incoming {
-            Some(h) => h.for_downstream(n.id, sampled),
-            None => TraceHeader::new(n.trace.trace_id, Some(n.id), Some(sampled)),
+        Some(match h.incoming() {
+            Some(up) => up.for_downstream(h.id(), sampled),
+            None => TraceHeader::new(h.trace_id(), Some(h.id()), Some(sampled)),
         })
     }
 
     /// The W3C `traceparent` value for a call made from this entity.
     pub fn traceparent(&self) -> Option<String> {
-        let n = self.node.as_ref()?;
+        let h = self.handle.as_ref()?;
         Some(crate::propagation::format_traceparent(
-            n.trace.trace_id,
-            n.id,
-            n.trace.sampled,
+            h.trace_id(),
+            h.id(),
+            h.recording().is_some(),
         ))
     }
 
@@ -653,7 +910,7 @@ impl Entity {
     /// [`crate::begin_subsegment`] for that, or [`Entity::scope`] / [`Entity::enter`].
     pub fn child(&self, name: impl Into<Cow<'static, str>>) -> EntityGuard {
         match self.recording() {
-            Some(n) => EntityGuard::detached(Node::new_subsegment(n, name.into())),
+            Some(n) => EntityGuard::detached(Handle::Sampled(Node::new_subsegment(n, name.into()))),
             None => EntityGuard::noop(),
         }
     }
@@ -664,17 +921,17 @@ impl Entity {
         &self,
         fut: F,
     ) -> impl std::future::Future<Output = F::Output> + use<F> {
-        context::scope(self.node.clone(), fut)
+        context::scope(self.handle.clone(), fut)
     }
 
     /// Makes this entity current on this thread (or task) until the returned guard drops:
     /// for threads and `spawn_blocking` closures.
     pub fn enter(&self) -> EnterGuard {
-        if let Some(n) = &self.node {
-            context::push(n);
+        if let Some(h) = &self.handle {
+            context::push(h);
         }
         EnterGuard {
-            node: self.node.clone(),
+            handle: self.handle.clone(),
         }
     }
 }
@@ -752,23 +1009,23 @@ impl EntityGuard {
         }
     }
 
-    pub(crate) fn detached(node: Arc<Node>) -> EntityGuard {
+    pub(crate) fn detached(handle: Handle) -> EntityGuard {
         EntityGuard {
-            entity: Entity::from_node(Some(node)),
+            entity: Entity::from_handle(Some(handle)),
             current: false,
         }
     }
 
-    pub(crate) fn current(node: Arc<Node>) -> EntityGuard {
-        context::push(&node);
+    pub(crate) fn current(handle: Handle) -> EntityGuard {
+        context::push(&handle);
         EntityGuard {
-            entity: Entity::from_node(Some(node)),
+            entity: Entity::from_handle(Some(handle)),
             current: true,
         }
     }
 
-    pub(crate) fn node(&self) -> Option<Arc<Node>> {
-        self.entity.node.clone()
+    pub(crate) fn handle(&self) -> Option<Handle> {
+        self.entity.handle.clone()
     }
 
     /// The entity, to hand to other tasks or threads.
@@ -789,11 +1046,11 @@ impl std::ops::Deref for EntityGuard {
 
 impl Drop for EntityGuard {
     fn drop(&mut self) {
-        if let Some(n) = &self.entity.node {
+        if let Some(h) = self.entity.handle.take() {
             if self.current {
-                context::remove(n);
+                context::remove(&h);
             }
-            n.end();
+            h.end();
         }
     }
 }
@@ -801,13 +1058,13 @@ impl Drop for EntityGuard {
 /// Keeps an entity current on this thread until dropped; see [`Entity::enter`].
 #[derive(Debug)]
 pub struct EnterGuard {
-    node: Option<Arc<Node>>,
+    handle: Option<Handle>,
 }
 
 impl Drop for EnterGuard {
     fn drop(&mut self) {
-        if let Some(n) = &self.node {
-            context::remove(n);
+        if let Some(h) = &self.handle {
+            context::remove(h);
         }
     }
 }
@@ -818,11 +1075,9 @@ impl Drop for EnterGuard {
 pub fn begin_subsegment(name: impl Into<Cow<'static, str>>) -> SubsegmentGuard {
     let mut name = Some(name);
     match context::with_current(|parent| {
-        if parent.trace.sampled {
-            name.take().map(|n| Node::new_subsegment(parent, n.into()))
-        } else {
-            None
-        }
+        let parent = parent.recording()?;
+        name.take()
+            .map(|n| Handle::Sampled(Node::new_subsegment(parent, n.into())))
     }) {
         Some(Some(node)) => EntityGuard::current(node),
         Some(None) => EntityGuard::noop(),
@@ -841,11 +1096,9 @@ pub async fn in_subsegment<F: std::future::Future>(
 ) -> F::Output {
     let mut name = Some(name);
     let guard = match context::with_current(|parent| {
-        if parent.trace.sampled {
-            name.take().map(|n| Node::new_subsegment(parent, n.into()))
-        } else {
-            None
-        }
+        let parent = parent.recording()?;
+        name.take()
+            .map(|n| Handle::Sampled(Node::new_subsegment(parent, n.into())))
     }) {
         Some(Some(node)) => EntityGuard::detached(node),
         Some(None) => EntityGuard::noop(),
@@ -854,7 +1107,7 @@ pub async fn in_subsegment<F: std::future::Future>(
             EntityGuard::noop()
         }
     };
-    match guard.node() {
+    match guard.handle() {
         Some(node) => {
             let out = context::scope(Some(node), fut).await;
             drop(guard);
@@ -862,5 +1115,45 @@ pub async fn in_subsegment<F: std::future::Future>(
         }
         // Unsampled or no context: keep whatever context the caller has.
         None => fut.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DaemonAddress, EnvConfig};
+    use crate::sampling::LocalRules;
+
+    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
+    #[test]
+    fn sent_nodes_come_back_and_are_reused() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = crate::Recorder::builder("pool")
+            .env(EnvConfig::from_lookup(|_| None))
+            .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
+            .sampling_rules(
+                LocalRules::from_json(r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#)
+                    .unwrap(),
+            )
+            .build();
+        let ptr =
+            |g: &EntityGuard| Arc::as_ptr(g.handle().as_ref().and_then(Handle::recording).unwrap());
+        let mut first = Vec::new();
+        {
+            let seg = rec.begin_segment("pool");
+            first.push(ptr(&seg));
+            for _ in 0..3 {
+                let s = crate::begin_subsegment("work");
+                s.annotate("k", "v");
+                first.push(ptr(&s));
+            }
+        }
+        assert!(rec.flush(std::time::Duration::from_secs(5)));
+        let returned = POOL.with(|p| lock(&p.borrow().returns.0).len());
+        assert_eq!(returned, 4);
+        let seg = rec.begin_segment("pool");
+        assert!(first.contains(&ptr(&seg)));
+        assert!(!seg.handle().unwrap().is_ended());
+        assert!(seg.is_sampled());
     }
 }

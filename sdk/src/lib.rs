@@ -88,12 +88,28 @@
 //! Sampling: local rules ([`sampling::LocalRules`], default 1/s + 5 %) or centralized rules
 //! polled through the daemon ([`RecorderBuilder::centralized_sampling`]).
 //!
+//! Plugins describe where the service runs (`origin` and `aws.ec2` / `ecs` / `eks` /
+//! `elastic_beanstalk`); see [`plugins::Plugin`]. EC2's asks the instance metadata service
+//! (IMDSv2, then IMDSv1) on its own thread:
+//!
+//! ```no_run
+//! use fluoro_sdk::plugins::Plugin;
+//!
+//! let recorder = fluoro_sdk::Recorder::builder("orders")
+//!     .plugin(Plugin::Ec2)
+//!     .plugin(Plugin::Ecs)
+//!     .build();
+//! // Optional: have the first segments carry aws.ec2 (waits at most this long, once).
+//! recorder.wait_for_plugins(std::time::Duration::from_secs(2));
+//! ```
+//!
 //! See `docs/sdk.md` for the whole guide.
 
 pub mod config;
 mod context;
 mod emitter;
 mod entity;
+mod imds;
 pub mod integrations;
 pub mod plugins;
 pub mod propagation;
@@ -103,6 +119,8 @@ pub mod sampling;
 
 pub use context::current;
 pub use emitter::{Stats, StatsSnapshot};
+#[doc(hidden)]
+pub use entity::StagedValue;
 pub use entity::{
     EnterGuard, Entity, EntityGuard, IntoAnnotation, SegmentGuard, SubsegmentGuard,
     begin_subsegment, in_subsegment,

@@ -1,11 +1,21 @@
 //! Plugins: what the environment says about where the service runs, for `origin` and the
-//! `aws.ecs` / `aws.eks` / `aws.elastic_beanstalk` blocks of every segment. Each reads
-//! environment variables and local files once, when the recorder is built; none makes a
-//! network call. When several apply the most specific wins (Elastic Beanstalk, then EKS,
-//! then ECS), as AWS documents.
+//! `aws.ec2` / `aws.ecs` / `aws.eks` / `aws.elastic_beanstalk` blocks of every segment.
+//!
+//! ECS, EKS and Elastic Beanstalk read environment variables and local files once, when the
+//! recorder is built. EC2 asks the instance metadata service (IMDSv2, falling back to IMDSv1
+//! as the AWS SDKs do) on a thread of its own, so building the recorder never waits on the
+//! network: segments sent before the answer arrives (normally a few milliseconds after
+//! start) carry no `aws.ec2`; [`crate::Recorder::wait_for_plugins`] waits for it. When
+//! several apply the most specific origin wins (Elastic Beanstalk, then EKS, then ECS, then
+//! EC2), as AWS documents.
 
-use fluoro_proto::segment::{Aws, Ecs, Eks, ElasticBeanstalk};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use fluoro_proto::segment::{Aws, Ec2, Ecs, Eks, ElasticBeanstalk};
 use serde_json::Value;
+
+use crate::imds;
 
 /// An environment to describe in segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +29,49 @@ pub enum Plugin {
     /// Elastic Beanstalk: `/var/elasticbeanstalk/xray/environment.conf`; `origin`
     /// `AWS::ElasticBeanstalk::Environment`.
     ElasticBeanstalk,
+    /// Amazon EC2: the instance identity document from the instance metadata service
+    /// (`AWS_EC2_METADATA_SERVICE_ENDPOINT`, default `http://169.254.169.254`; none asked
+    /// when `AWS_EC2_METADATA_DISABLED=true` or in Lambda) fills `aws.ec2` (`instance_id`,
+    /// `availability_zone`, `instance_size`, `ami_id`); `origin` `AWS::EC2::Instance`.
+    /// Without an answer (not on EC2, IMDS turned off) the fields are left out.
+    Ec2,
+}
+
+/// The EC2 plugin's origin.
+pub(crate) const EC2_ORIGIN: &str = "AWS::EC2::Instance";
+
+/// The EC2 plugin's answer, written once by its lookup thread: `Some(None)` when the lookup
+/// failed.
+pub(crate) type Ec2Slot = Arc<OnceLock<Option<Box<Ec2>>>>;
+
+/// Starts the EC2 lookup on its own thread; the slot is filled when it is done.
+pub(crate) fn start_ec2(endpoint: Option<&str>, timeout: Duration) -> Ec2Slot {
+    let slot: Ec2Slot = Arc::new(OnceLock::new());
+    let endpoint = endpoint.unwrap_or(imds::DEFAULT_ENDPOINT).to_owned();
+    let out = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("fluoro-sdk-ec2".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            let found = imds::Client::new(&endpoint, timeout).and_then(|c| c.identity());
+            let found = match found {
+                Ok(ec2) => Some(Box::new(ec2)),
+                Err(e) => {
+                    tracing::warn!(
+                        endpoint = %endpoint,
+                        error = %e,
+                        "fluoro-sdk: EC2 plugin: no instance metadata; segments carry no aws.ec2"
+                    );
+                    None
+                }
+            };
+            let _ = out.set(found);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "fluoro-sdk: EC2 plugin: cannot start its thread");
+        let _ = slot.set(None);
+    }
+    slot
 }
 
 /// What the plugins found.
@@ -97,6 +150,8 @@ pub(crate) fn detect(plugins: &[Plugin], src: &Sources<'_>) -> Detected {
                 }));
                 set_origin(&mut d, 3, "AWS::ElasticBeanstalk::Environment");
             }
+            // Asked over the network on its own thread: `start_ec2`.
+            Plugin::Ec2 => {}
         }
     }
     d

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use fluoro_proto::header::TraceHeader;
-use fluoro_proto::segment::{Aws, Segment, Service, XraySdk};
+use fluoro_proto::segment::{Aws, Ec2, Segment, Service, XraySdk};
 
 use crate::config::{
     ContextMissing, DEFAULT_DAEMON_ADDRESS, DEFAULT_QUEUE_CAPACITY, DEFAULT_STREAMING_THRESHOLD,
@@ -16,7 +16,7 @@ use crate::config::{
 };
 use crate::context;
 use crate::emitter::{Emitter, Stats, StatsSnapshot};
-use crate::entity::{EntityGuard, Node, SegmentGuard, Trace};
+use crate::entity::{EntityGuard, Handle, Light, Node, SegmentGuard, Trace};
 use crate::plugins::{self, Plugin};
 use crate::propagation::Upstream;
 use crate::rng;
@@ -63,7 +63,10 @@ pub(crate) struct Inner {
     centralized: Option<Arc<crate::sampling::centralized::Centralized>>,
     tracing_name: Option<String>,
     default_name: String,
-    pub(crate) origin: Option<String>,
+    /// The origin of the ECS, EKS and Elastic Beanstalk plugins.
+    origin: Option<String>,
+    /// The EC2 plugin's answer, once it has arrived.
+    ec2: Option<plugins::Ec2Slot>,
     pub(crate) aws: Aws,
     pub(crate) service: Service,
     lambda: bool,
@@ -71,14 +74,31 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The EC2 plugin's `aws.ec2`, once known.
+    fn ec2(&self) -> Option<&Ec2> {
+        self.ec2.as_ref()?.get()?.as_deref()
+    }
+
+    /// `origin`: the most specific plugin that found its environment.
+    pub(crate) fn origin(&self) -> Option<&str> {
+        self.origin
+            .as_deref()
+            .or_else(|| self.ec2().map(|_| plugins::EC2_ORIGIN))
+    }
+
     /// The recorder's members of every segment (`origin`, `aws.xray` and plugin blocks,
     /// `service`), under whatever code already set.
     pub(crate) fn fill_segment(&self, doc: &mut Segment) {
         if doc.origin.is_none() {
-            doc.origin.clone_from(&self.origin);
+            doc.origin = self.origin().map(str::to_owned);
         }
         let aws = doc.aws.get_or_insert_with(Box::default);
         let tpl = &self.aws;
+        if aws.ec2.is_none()
+            && let Some(e) = self.ec2()
+        {
+            aws.ec2 = Some(Box::new(e.clone()));
+        }
         if aws.xray.is_none() {
             aws.xray.clone_from(&tpl.xray);
         }
@@ -240,6 +260,15 @@ impl RecorderBuilder {
             sdk_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             ..XraySdk::default()
         }));
+        let ec2 = (self.plugins.contains(&Plugin::Ec2)
+            && !self.env.ec2_metadata_disabled
+            && !self.env.lambda)
+            .then(|| {
+                plugins::start_ec2(
+                    self.env.ec2_metadata_endpoint.as_deref(),
+                    crate::imds::TIMEOUT,
+                )
+            });
         let stats = Arc::new(Stats::default());
         let emitter = Emitter::start(daemon.udp, self.queue_capacity, stats);
         let centralized = self
@@ -258,6 +287,7 @@ impl RecorderBuilder {
                 tracing_name: self.env.tracing_name,
                 default_name: clean_name(Cow::Owned(self.name)).into_owned(),
                 origin: detected.origin,
+                ec2,
                 aws,
                 service: Service {
                     runtime: Some("rust".to_owned()),
@@ -314,6 +344,26 @@ impl Recorder {
         s
     }
 
+    /// Waits up to `timeout` for plugins that ask the network (EC2's instance metadata), so
+    /// that the first segments carry `aws.ec2` and `origin`; true when they are done (or
+    /// there are none). Blocks: call it at start-up if you want that, never while serving.
+    /// Without it, segments sent before the answer arrives simply lack those fields.
+    pub fn wait_for_plugins(&self, timeout: Duration) -> bool {
+        let Some(slot) = self.inner.as_ref().and_then(|i| i.ec2.as_ref()) else {
+            return true;
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if slot.get().is_some() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Waits up to `timeout` until every document queued so far has been sent. Blocks: call
     /// it at shutdown (or in tests), not while serving.
     pub fn flush(&self, timeout: Duration) -> bool {
@@ -330,7 +380,7 @@ impl Recorder {
     ) -> (bool, Option<Arc<str>>) {
         let req = SamplingRequest {
             service_name: Some(name),
-            service_type: inner.origin.as_deref(),
+            service_type: inner.origin(),
             ..*req
         };
         if let Some(c) = &inner.centralized
@@ -341,7 +391,7 @@ impl Recorder {
         (inner.sampler.sample(&req), None)
     }
 
-    fn start_node(&self, start: SegmentStart<'_>) -> Option<Arc<Node>> {
+    fn start_node(&self, start: SegmentStart<'_>) -> Option<Handle> {
         let inner = self.inner.as_ref()?;
         let name = inner
             .tracing_name
@@ -354,12 +404,21 @@ impl Recorder {
             None => self.decide(inner, name, &start.request),
         };
         let epoch = || u32::try_from(crate::sampling::epoch_secs()).unwrap_or(u32::MAX);
+        let segment_id = rng::entity_id();
+        if !sampled {
+            // Nothing is recorded: only what context and outgoing headers need.
+            let (trace_id, incoming) = match up {
+                Some(u) => (u.trace_id, u.header.map(Box::new)),
+                None => (rng::unsampled_trace_id(epoch()), None),
+            };
+            return Some(Handle::Unsampled(Light::new(
+                trace_id, segment_id, incoming,
+            )));
+        }
         let trace_id = match &up {
             Some(u) => u.trace_id,
-            None if sampled => rng::secure_trace_id(epoch()),
-            None => rng::unsampled_trace_id(epoch()),
+            None => rng::secure_trace_id(epoch()),
         };
-        let segment_id = rng::entity_id();
         let parent = up.as_ref().and_then(|u| u.parent);
         let incoming = up.and_then(|u| u.header).map(Box::new);
         let mut trace = Trace::new(
@@ -372,14 +431,14 @@ impl Recorder {
         );
         trace.upstream_parent = parent;
         trace.rule = rule;
-        let name = if sampled {
-            clean_name(Cow::Owned(name.to_owned()))
-        } else {
-            Cow::Borrowed("")
-        };
+        let name = clean_name(Cow::Owned(name.to_owned()));
         // The document's other members (trace id, origin, aws, service) are written when it
         // is sent, on the emitter thread.
-        Some(Node::new_segment(Arc::new(trace), name, None))
+        Some(Handle::Sampled(Node::new_segment(
+            Arc::new(trace),
+            name,
+            None,
+        )))
     }
 
     /// Begins a segment named `name` (a new trace, sampled by the rules) and makes it current
@@ -439,20 +498,30 @@ impl Recorder {
         out
     }
 
-    fn facade_node(&self, trace_header: &str) -> Option<Arc<Node>> {
+    fn facade_node(&self, trace_header: &str) -> Option<Handle> {
         let inner = self.inner.as_ref()?;
         let h = TraceHeader::parse(trace_header).ok()?;
         let (root, parent, sampled) = (h.root?, h.parent?, h.sampled?);
-        let sampled = matches!(sampled, fluoro_proto::header::Sampled::Yes);
+        if !matches!(sampled, fluoro_proto::header::Sampled::Yes) {
+            return Some(Handle::Unsampled(Light::new(
+                root,
+                parent,
+                Some(Box::new(h)),
+            )));
+        }
         let trace = Arc::new(Trace::new(
             Arc::clone(inner),
             root,
             parent,
-            sampled,
+            true,
             Some(Box::new(h)),
             true,
         ));
-        Some(Node::new_segment(trace, Cow::Borrowed("facade"), None))
+        Some(Handle::Sampled(Node::new_segment(
+            trace,
+            Cow::Borrowed("facade"),
+            None,
+        )))
     }
 
     /// Fills the recorder's segment members into `doc` (OpenTelemetry exporter).

@@ -73,6 +73,9 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     {
         let seg = rec.begin_segment("orders");
         seg.annotate("customer", "c-42");
+        // Longer than the inline string (22 bytes), and 2-byte characters up to its end.
+        seg.annotate("long", "a string of more than twenty-two bytes");
+        seg.annotate("edge", "\u{e9}".repeat(11).as_str());
         seg.annotate("bad key!", 1);
         seg.annotate("total", 12.5);
         seg.annotate("vip", true);
@@ -94,8 +97,13 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     assert!(s.trace_id.is_some() && s.end_time.is_some() && s.kind.is_none());
     let ann = s.annotations.as_ref().unwrap();
     assert_eq!(ann["customer"], AnnotationValue::String("c-42".into()));
+    assert_eq!(
+        ann["long"],
+        AnnotationValue::String("a string of more than twenty-two bytes".into())
+    );
+    assert_eq!(ann["edge"], AnnotationValue::String("\u{e9}".repeat(11)));
     assert!(!ann.contains_key("bad key!"));
-    assert_eq!(ann.len(), 3);
+    assert_eq!(ann.len(), 5);
     assert_eq!(
         s.metadata.as_ref().unwrap()["debug"]["cart"],
         serde_json::json!([1, 2, 3])
@@ -418,4 +426,51 @@ fn overload_never_slows_or_fails_the_host() {
         2000,
         "{st:?}"
     );
+}
+
+/// An unsampled request records nothing but still gives context and headers: its own id as
+/// `Parent`, `Sampled=0`, `Lineage` passed on, W3C flags `00`; and it stops being current when
+/// it ends, even when its guard is dropped on another thread.
+#[test]
+fn unsampled_segment_keeps_context_and_headers() {
+    let d = Daemon::new();
+    let rec = d.recorder(NEVER, &[]);
+    {
+        let seg = rec.begin_segment("svc");
+        assert!(!seg.is_sampled() && !seg.is_noop());
+        let id = seg.id().unwrap().to_string();
+        let trace = seg.trace_id().unwrap();
+        let sub = begin_subsegment("ignored");
+        assert!(sub.is_noop());
+        sub.annotate("k", "v");
+        let h = fluoro_sdk::outgoing_headers();
+        assert_eq!(
+            h[0].1,
+            format!("Root={trace};Parent={id};Sampled=0"),
+            "{h:?}"
+        );
+        assert_eq!(h[1].1, format!("00-{}-{id}-00", trace.to_w3c_hex()));
+        assert_eq!(current().id(), seg.id());
+    }
+    assert!(current().is_noop());
+    {
+        let _seg = rec.begin_segment_with(SegmentStart {
+            upstream: Upstream::from_xray(
+                "Root=1-5759e988-bd862e3fe1be46a994272795;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=b:2",
+            ),
+            ..SegmentStart::default()
+        });
+        let h = fluoro_sdk::outgoing_headers();
+        assert!(
+            h[0].1
+                .starts_with("Root=1-5759e988-bd862e3fe1be46a994272795;Parent=")
+        );
+        assert!(!h[0].1.contains("53995c3f42cd8ad8"), "{h:?}");
+        assert!(h[0].1.contains("Sampled=0") && h[0].1.contains("Lineage=b:2"));
+    }
+    // Ended on another thread: no longer current here.
+    let seg = rec.begin_segment("svc");
+    std::thread::spawn(move || drop(seg)).join().unwrap();
+    assert!(current().is_noop());
+    assert!(d.docs(&rec).is_empty());
 }

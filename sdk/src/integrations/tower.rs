@@ -134,7 +134,7 @@ where
             }
             v
         });
-        let node = segment.node();
+        let node = segment.handle();
         let fut = self.inner.call(req);
         Box::pin(async move {
             let result = crate::context::scope(node, fut).await;

@@ -130,7 +130,7 @@ where
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id)
             && let Some(g) = span.extensions().get::<SpanSubsegment>()
-            && let Some(node) = g.0.node()
+            && let Some(node) = g.0.handle()
         {
             context::push(&node);
         }
@@ -139,7 +139,7 @@ where
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id)
             && let Some(g) = span.extensions().get::<SpanSubsegment>()
-            && let Some(node) = g.0.node()
+            && let Some(node) = g.0.handle()
         {
             context::remove(&node);
         }

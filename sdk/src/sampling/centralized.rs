@@ -361,7 +361,7 @@ fn poll(weak: &Weak<Centralized>) {
     let mut next_rules = 0.0f64;
     loop {
         let Some(c) = weak.upgrade() else { return };
-        let now = crate::entity::now_f64();
+        let now = crate::entity::epoch_secs_f64(crate::entity::now());
         if now >= next_rules {
             let ok = c.fetch_rules();
             let jitter = if c.intervals.rules >= Duration::from_secs(60) {

@@ -10,14 +10,14 @@
 //! semantic-convention names.
 //!
 //! For each form, a fresh `fluoro-collector` **binary** (release build, default settings but a
-//! fresh data directory) is started on `127.0.0.1:0`, and CONNECTIONS clients send:
+//! fresh data directory; `FLUORO_BENCH_COLLECTOR=path` measures another build) is started on `127.0.0.1:0`, and CONNECTIONS clients send:
 //!
 //! - **x-ray**: PutTraceSegments batches of 50 documents (AWS's maximum) over keep-alive
 //!   HTTP/1.1 connections;
 //! - **otlp/grpc**: `TraceService/Export` requests of 512 spans (the OpenTelemetry SDKs'
 //!   default batch) over gRPC channels.
 //!
-//! Requests are encoded before the clock starts. Reported: spans/s (entities for X-Ray) and
+//! Requests are encoded before the clock starts (for gRPC, sent through a pass-through codec). Reported: spans/s (entities for X-Ray) and
 //! traces/s sustained over the ingest, and the collector process's CPU time (user + system, from
 //! `/proc/<pid>/stat`) per 1,000 spans, over the ingest and until its aggregator has caught up.
 
@@ -36,6 +36,7 @@ use fluoro_proto::otlp::pb::collector::trace::v1::{
 use fluoro_proto::otlp::pb::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
 use fluoro_proto::otlp::pb::resource::v1::Resource;
 use fluoro_proto::otlp::pb::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use fluoro_proto::otlp::translate::{TranslateOptions, nest, translate_request};
 use hyper::body::Bytes;
 
 mod support;
@@ -235,7 +236,10 @@ impl Server {
             EntityId::generate()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro-collector"))
+        // Another build can be measured with the same load (an A/B comparison of two commits).
+        let bin = std::env::var_os("FLUORO_BENCH_COLLECTOR")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_fluoro-collector").into());
+        let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0"])
             .args([
                 "--otlp-http",
@@ -360,9 +364,57 @@ async fn run_xray(docs: Vec<String>, traces: usize, connections: usize) -> Run {
     }
 }
 
+/// A gRPC codec that sends requests encoded before the clock starts, as the PutTraceSegments
+/// side sends bodies serialized beforehand, and decodes the responses.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreEncoded;
+
+impl tonic::codec::Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+    fn encoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+    fn decoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+}
+
+impl tonic::codec::Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for PreEncoded {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        prost::Message::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
 async fn run_otlp(reqs: Vec<ExportTraceServiceRequest>, traces: usize, connections: usize) -> Run {
     let server = Server::start("otlp");
-    let reqs = Arc::new(reqs);
+    let reqs: Arc<Vec<Bytes>> = Arc::new(
+        reqs.iter()
+            .map(|r| Bytes::from(prost::Message::encode_to_vec(r)))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let retried = Arc::new(AtomicU64::new(0));
     let mut channels = Vec::new();
@@ -390,12 +442,8 @@ async fn run_otlp(reqs: Vec<ExportTraceServiceRequest>, traces: usize, connectio
                 let Some(req) = reqs.get(i) else { break };
                 loop {
                     grpc.ready().await.unwrap();
-                    let codec = tonic_prost::ProstCodec::<
-                        ExportTraceServiceRequest,
-                        ExportTraceServiceResponse,
-                    >::default();
                     match grpc
-                        .unary(tonic::Request::new(req.clone()), path.clone(), codec)
+                        .unary(tonic::Request::new(req.clone()), path.clone(), PreEncoded)
                         .await
                     {
                         Ok(r) => {
@@ -443,6 +491,32 @@ fn main() {
         docs.len(),
         reqs.len()
     );
+    // The documents each path stores for the same traces: the OTLP receiver's translation and
+    // nesting, as `otlp::Ingest` does it.
+    let xray_bytes: usize = docs.iter().map(String::len).sum();
+    let (mut otlp_docs, mut otlp_bytes) = (0usize, 0usize);
+    let mut sample = None;
+    for r in &reqs {
+        let t = translate_request(r, &TranslateOptions::default());
+        for (_, json) in nest(t.segments, 64 * 1024) {
+            otlp_docs += 1;
+            otlp_bytes += json.len();
+            sample.get_or_insert(json);
+        }
+    }
+    println!(
+        "documents stored: x-ray {} of {:.0} bytes on average; otlp {otlp_docs} of {:.0} bytes",
+        docs.len(),
+        xray_bytes as f64 / docs.len() as f64,
+        otlp_bytes as f64 / otlp_docs.max(1) as f64,
+    );
+    if std::env::var_os("FLUORO_BENCH_SHOW").is_some() {
+        println!(
+            "x-ray document: {}\notlp document: {}",
+            docs[1],
+            sample.unwrap_or_default()
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

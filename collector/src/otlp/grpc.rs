@@ -215,9 +215,14 @@ pub(super) async fn serve(
             max_message_bytes,
         })
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-            let _ = stop.await;
-        })
+        // TCP_NODELAY, as tonic's own `serve` sets: without it, Nagle's algorithm holds the
+        // small response frames back for the client's delayed ACK (tens of ms per request).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async {
+                let _ = stop.await;
+            },
+        )
         .await
         .map_err(|e| e.to_string())
 }

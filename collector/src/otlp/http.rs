@@ -86,6 +86,13 @@ pub(super) async fn serve(
     max_bytes: usize,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
+    use axum::serve::ListenerExt as _;
+    // TCP_NODELAY, as on the gRPC listener: responses are not held back by Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "otlp/http: could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(ingest, max_bytes))
         .with_graceful_shutdown(async {
             let _ = stop.await;

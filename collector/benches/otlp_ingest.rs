@@ -1,7 +1,8 @@
 //! OTLP/gRPC ingest beside PutTraceSegments ingest of the same traces, in one run.
 //!
-//! `cargo bench -p fluoro-collector --bench otlp_ingest -- [TRACES] [CONNECTIONS]`
-//! (defaults: 20,000 traces, 4 connections).
+//! `cargo bench -p fluoro-collector --bench otlp_ingest -- [TRACES] [CONNECTIONS] [ROUNDS]`
+//! (defaults: 20,000 traces, 4 connections, 1 round; rounds alternate the two paths and the
+//! summary gives medians).
 //!
 //! Each trace is one request through five services: five server spans, each with a DynamoDB
 //! call (ten spans). The X-Ray form is what the X-Ray SDKs send for it: five segment documents,
@@ -10,14 +11,14 @@
 //! semantic-convention names.
 //!
 //! For each form, a fresh `fluoro-collector` **binary** (release build, default settings but a
-//! fresh data directory) is started on `127.0.0.1:0`, and CONNECTIONS clients send:
+//! fresh data directory; `FLUORO_BENCH_COLLECTOR=path` measures another build) is started on `127.0.0.1:0`, and CONNECTIONS clients send:
 //!
 //! - **x-ray**: PutTraceSegments batches of 50 documents (AWS's maximum) over keep-alive
 //!   HTTP/1.1 connections;
 //! - **otlp/grpc**: `TraceService/Export` requests of 512 spans (the OpenTelemetry SDKs'
 //!   default batch) over gRPC channels.
 //!
-//! Requests are encoded before the clock starts. Reported: spans/s (entities for X-Ray) and
+//! Requests are encoded before the clock starts (for gRPC, sent through a pass-through codec). Reported: spans/s (entities for X-Ray) and
 //! traces/s sustained over the ingest, and the collector process's CPU time (user + system, from
 //! `/proc/<pid>/stat`) per 1,000 spans, over the ingest and until its aggregator has caught up.
 
@@ -36,6 +37,8 @@ use fluoro_proto::otlp::pb::collector::trace::v1::{
 use fluoro_proto::otlp::pb::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
 use fluoro_proto::otlp::pb::resource::v1::Resource;
 use fluoro_proto::otlp::pb::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+use fluoro_proto::otlp::translate::{TranslateOptions, nest, translate_request};
+use fluoro_proto::validate::{ValidateOptions, check_document, validate};
 use hyper::body::Bytes;
 
 mod support;
@@ -235,7 +238,10 @@ impl Server {
             EntityId::generate()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fluoro-collector"))
+        // Another build can be measured with the same load (an A/B comparison of two commits).
+        let bin = std::env::var_os("FLUORO_BENCH_COLLECTOR")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_fluoro-collector").into());
+        let mut child = Command::new(bin)
             .args(["--listen", "127.0.0.1:0", "--otlp-grpc", "127.0.0.1:0"])
             .args([
                 "--otlp-http",
@@ -360,9 +366,57 @@ async fn run_xray(docs: Vec<String>, traces: usize, connections: usize) -> Run {
     }
 }
 
+/// A gRPC codec that sends requests encoded before the clock starts, as the PutTraceSegments
+/// side sends bodies serialized beforehand, and decodes the responses.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreEncoded;
+
+impl tonic::codec::Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+    fn encoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+    fn decoder(&mut self) -> PreEncoded {
+        PreEncoded
+    }
+}
+
+impl tonic::codec::Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for PreEncoded {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        prost::Message::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
 async fn run_otlp(reqs: Vec<ExportTraceServiceRequest>, traces: usize, connections: usize) -> Run {
     let server = Server::start("otlp");
-    let reqs = Arc::new(reqs);
+    let reqs: Arc<Vec<Bytes>> = Arc::new(
+        reqs.iter()
+            .map(|r| Bytes::from(prost::Message::encode_to_vec(r)))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let retried = Arc::new(AtomicU64::new(0));
     let mut channels = Vec::new();
@@ -390,12 +444,8 @@ async fn run_otlp(reqs: Vec<ExportTraceServiceRequest>, traces: usize, connectio
                 let Some(req) = reqs.get(i) else { break };
                 loop {
                     grpc.ready().await.unwrap();
-                    let codec = tonic_prost::ProstCodec::<
-                        ExportTraceServiceRequest,
-                        ExportTraceServiceResponse,
-                    >::default();
                     match grpc
-                        .unary(tonic::Request::new(req.clone()), path.clone(), codec)
+                        .unary(tonic::Request::new(req.clone()), path.clone(), PreEncoded)
                         .await
                     {
                         Ok(r) => {
@@ -434,6 +484,7 @@ fn main() {
         .collect();
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(4);
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
     let ts = traces(n);
     let docs = xray_docs(&ts);
     let reqs = otlp_requests(&ts);
@@ -443,35 +494,119 @@ fn main() {
         docs.len(),
         reqs.len()
     );
+    // The documents each path stores for the same traces: the OTLP receiver's translation and
+    // nesting, as `otlp::Ingest` does it.
+    // Timed on one thread, the work each path does on the async workers before the store
+    // write: X-Ray parses and validates documents; OTLP decodes protobuf, translates, nests,
+    // serializes and validates.
+    let opts = ValidateOptions::default();
+    let xray_bytes: usize = docs.iter().map(String::len).sum();
+    let started = Instant::now();
+    for d in &docs {
+        std::hint::black_box(check_document(d, &opts).unwrap());
+    }
+    let xray_work = started.elapsed().as_secs_f64();
+    let encoded: Vec<Vec<u8>> = reqs.iter().map(prost::Message::encode_to_vec).collect();
+    let (mut otlp_docs, mut otlp_bytes) = (0usize, 0usize);
+    let mut sample = None;
+    let mut step = [0f64; 4];
+    let mut lap = |i: usize, t: &mut Instant| {
+        step[i] += t.elapsed().as_secs_f64();
+        *t = Instant::now();
+    };
+    for e in &encoded {
+        let mut t = Instant::now();
+        let r: ExportTraceServiceRequest = prost::Message::decode(&e[..]).unwrap();
+        lap(0, &mut t);
+        let tr = translate_request(&r, &TranslateOptions::default());
+        lap(1, &mut t);
+        let nested = nest(tr.segments, 64 * 1024);
+        lap(2, &mut t);
+        for (seg, json) in nested {
+            validate(&seg, &opts).unwrap();
+            otlp_docs += 1;
+            otlp_bytes += json.len();
+            sample.get_or_insert(json);
+        }
+        lap(3, &mut t);
+    }
+    let per_k = |secs: f64| secs * 1e6 / spans as f64;
+    println!(
+        "request work per 1,000 spans, one thread: x-ray parse + validate {:.2} ms; otlp {:.2} ms (decode {:.2}, translate {:.2}, nest + serialize {:.2}, validate {:.2})",
+        per_k(xray_work),
+        per_k(step.iter().sum()),
+        per_k(step[0]),
+        per_k(step[1]),
+        per_k(step[2]),
+        per_k(step[3])
+    );
+    println!(
+        "documents stored: x-ray {} of {:.0} bytes on average; otlp {otlp_docs} of {:.0} bytes",
+        docs.len(),
+        xray_bytes as f64 / docs.len() as f64,
+        otlp_bytes as f64 / otlp_docs.max(1) as f64,
+    );
+    if std::env::var_os("FLUORO_BENCH_SHOW").is_some() {
+        println!(
+            "x-ray document: {}\notlp document: {}",
+            docs[1],
+            sample.unwrap_or_default()
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let xray = rt.block_on(run_xray(docs, n, connections));
-    let otlp = rt.block_on(run_otlp(reqs, n, connections));
-    println!(
-        "{:<18} {:>11} {:>10} {:>18} {:>18} {:>9} {:>8}",
-        "path",
-        "spans/s",
-        "traces/s",
-        "cpu ms/1k (ingest)",
-        "cpu ms/1k (+aggr)",
-        "lag s",
-        "retried"
-    );
-    for (name, r) in [("PutTraceSegments", &xray), ("OTLP/gRPC", &otlp)] {
+    // Rounds alternate the two paths, so a change in the machine's load (it is shared) falls on
+    // both; the summary takes medians over the rounds.
+    let mut ratios = Vec::new();
+    let (mut cpu_x, mut cpu_o) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!("round {round} of {rounds}, load average {}", load.join(" "));
+        let xray = rt.block_on(run_xray(docs.clone(), n, connections));
+        let otlp = rt.block_on(run_otlp(reqs.clone(), n, connections));
         println!(
-            "{name:<18} {:>11.0} {:>10.0} {:>18.1} {:>18.1} {:>9.1} {:>8}",
-            spans as f64 / r.secs,
-            n as f64 / r.secs,
-            r.cpu_ingest * 1e6 / spans as f64,
-            r.cpu_total * 1e6 / spans as f64,
-            r.lag,
-            r.retried
+            "{:<18} {:>11} {:>10} {:>18} {:>18} {:>9} {:>8}",
+            "path",
+            "spans/s",
+            "traces/s",
+            "cpu ms/1k (ingest)",
+            "cpu ms/1k (+aggr)",
+            "lag s",
+            "retried"
+        );
+        for (name, r) in [("PutTraceSegments", &xray), ("OTLP/gRPC", &otlp)] {
+            println!(
+                "{name:<18} {:>11.0} {:>10.0} {:>18.1} {:>18.1} {:>9.1} {:>8}",
+                spans as f64 / r.secs,
+                n as f64 / r.secs,
+                r.cpu_ingest * 1e6 / spans as f64,
+                r.cpu_total * 1e6 / spans as f64,
+                r.lag,
+                r.retried
+            );
+        }
+        let ratio = 100.0 * xray.secs / otlp.secs;
+        println!(
+            "OTLP/gRPC rate is {ratio:.0}% of PutTraceSegments (target: within 20%, i.e. >= 80%)"
+        );
+        ratios.push(ratio);
+        cpu_x.push(xray.cpu_ingest * 1e6 / spans as f64);
+        cpu_o.push(otlp.cpu_ingest * 1e6 / spans as f64);
+    }
+    if rounds > 1 {
+        println!(
+            "median of {rounds} rounds: OTLP/gRPC rate {:.0}% of PutTraceSegments; cpu ms/1k spans (ingest) x-ray {:.1}, otlp {:.1}",
+            median(&mut ratios),
+            median(&mut cpu_x),
+            median(&mut cpu_o)
         );
     }
-    println!(
-        "OTLP/gRPC rate is {:.0}% of PutTraceSegments (target: within 20%, i.e. >= 80%)",
-        100.0 * xray.secs / otlp.secs
-    );
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }

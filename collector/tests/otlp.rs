@@ -408,9 +408,9 @@ async fn bad_requests_get_otlp_errors() {
     let (_, _, metrics) = request(c.addr(), "GET", "/metrics", &[], Vec::new()).await;
     let metrics = String::from_utf8(metrics).unwrap();
     for line in [
-        "fluoro_otlp_requests_rejected_total{reason=\"malformed\"} 2",
-        "fluoro_otlp_requests_rejected_total{reason=\"content_type\"} 1",
-        "fluoro_otlp_requests_rejected_total{reason=\"too_large\"} 2",
+        "fluoro_otlp_requests_rejected_total{transport=\"http\",reason=\"malformed\"} 2",
+        "fluoro_otlp_requests_rejected_total{transport=\"http\",reason=\"content_type\"} 1",
+        "fluoro_otlp_requests_rejected_total{transport=\"http\",reason=\"too_large\"} 2",
         "fluoro_otlp_spans_rejected_total{reason=\"InvalidTraceId\"} 2",
     ] {
         assert!(metrics.contains(line), "{line} missing:\n{metrics}");
@@ -685,5 +685,241 @@ async fn otlp_export_drops_are_bounded_and_counted() {
     // The documents themselves are stored regardless.
     let r = xray(c.addr(), "/Traces", &json!({"TraceIds": [trace]})).await;
     assert_eq!(r["Traces"][0]["Segments"].as_array().unwrap().len(), 5 + 1);
+    c.shutdown().await.unwrap();
+}
+
+/// A gRPC message frame: compressed flag, big-endian length, bytes.
+fn grpc_frame(compressed: bool, len: u32, msg: &[u8]) -> Vec<u8> {
+    let mut f = vec![u8::from(compressed)];
+    f.extend_from_slice(&len.to_be_bytes());
+    f.extend_from_slice(msg);
+    f
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b).unwrap();
+    gz.finish().unwrap()
+}
+
+/// One raw HTTP/2 request to the Export method over a tonic channel; returns the HTTP status
+/// and the gRPC status (from the headers of a trailers-only answer, or the trailers).
+async fn raw_grpc(
+    channel: &mut tonic::transport::Channel,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Option<tonic::Status>) {
+    use tonic::codegen::Service as _;
+    let mut req = hyper::Request::builder()
+        .method("POST")
+        .uri("http://fluoro/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(tonic::body::Body::new(Full::new(Bytes::from(body))))
+        .unwrap();
+    std::future::poll_fn(|cx| channel.poll_ready(cx))
+        .await
+        .unwrap();
+    let resp = channel.call(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let in_headers = tonic::Status::from_header_map(resp.headers());
+    let collected = resp.into_body().collect().await.unwrap();
+    let status_of = in_headers.or_else(|| {
+        collected
+            .trailers()
+            .and_then(tonic::Status::from_header_map)
+    });
+    (status, status_of)
+}
+
+async fn grpc_export(
+    channel: tonic::transport::Channel,
+    req: ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
+    let codec =
+        tonic_prost::ProstCodec::<ExportTraceServiceRequest, ExportTraceServiceResponse>::default();
+    grpc.unary(tonic::Request::new(req), path, codec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Issue 8: bad input over OTLP/gRPC gets OTLP's status codes (not tonic's `INTERNAL` and
+/// `OUT_OF_RANGE`, which OTLP clients would retry), is counted, and the valid spans of a
+/// request with invalid ones are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_bad_requests_get_otlp_errors() {
+    use tonic::Code;
+    let dir = TempDir::new("otlp-grpc-bad");
+    let c = start_collector(dir.path(), |cfg| cfg.otlp_max_message_bytes = 4096).await;
+    let grpc_addr = c.otlp_grpc_addr().unwrap();
+    let mut channel = tonic::transport::Channel::from_shared(format!("http://{grpc_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let grpc = [("content-type", "application/grpc"), ("te", "trailers")];
+    let gz = [
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        ("grpc-encoding", "gzip"),
+    ];
+    let code = |r: (u16, Option<tonic::Status>)| {
+        assert_eq!(r.0, 200);
+        let st = r.1.expect("a grpc-status");
+        (st.code(), st.message().to_owned())
+    };
+
+    // Not a protobuf ExportTraceServiceRequest: INVALID_ARGUMENT, naming the message.
+    let (c1, m1) = code(
+        raw_grpc(
+            &mut channel,
+            &grpc,
+            grpc_frame(false, 3, &[0x0a, 0xff, 0xff]),
+        )
+        .await,
+    );
+    assert_eq!(c1, Code::InvalidArgument, "{m1}");
+    assert!(m1.contains("ExportTraceServiceRequest"), "{m1}");
+    // A frame cut short, an empty body, gzip that is not gzip: INVALID_ARGUMENT too.
+    for (what, headers, body) in [
+        (
+            "truncated",
+            &grpc[..],
+            grpc_frame(false, 100, &[0x0a, 0x00]),
+        ),
+        ("empty", &grpc[..], Vec::new()),
+        ("bad gzip", &gz[..], grpc_frame(true, 4, b"nope")),
+    ] {
+        let (c, m) = code(raw_grpc(&mut channel, headers, body).await);
+        assert_eq!(c, Code::InvalidArgument, "{what}: {m}");
+    }
+    // Over --otlp-max-message-bytes, plain and once decompressed: RESOURCE_EXHAUSTED.
+    let (c2, m2) = code(raw_grpc(&mut channel, &grpc, grpc_frame(false, 5000, &[0; 5000])).await);
+    assert_eq!(c2, Code::ResourceExhausted, "{m2}");
+    assert!(m2.contains("--otlp-max-message-bytes"), "{m2}");
+    let big = gzip(&[0; 100_000]);
+    let (c3, m3) =
+        code(raw_grpc(&mut channel, &gz, grpc_frame(true, big.len() as u32, &big)).await);
+    assert_eq!(c3, Code::ResourceExhausted, "{m3}");
+    // An encoding the receiver does not take: UNIMPLEMENTED, as gRPC specifies.
+    let (c4, m4) = code(
+        raw_grpc(
+            &mut channel,
+            &[
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("grpc-encoding", "br"),
+            ],
+            grpc_frame(true, 3, b"abc"),
+        )
+        .await,
+    );
+    assert_eq!(c4, Code::Unimplemented, "{m4}");
+    // Another content type over HTTP/2, and OTLP/HTTP sent to the gRPC port: HTTP 415.
+    let (status, _) = raw_grpc(
+        &mut channel,
+        &[("content-type", "application/json")],
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _, body) = request(
+        grpc_addr,
+        "POST",
+        "/v1/traces",
+        &[("content-type", "application/x-protobuf")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    assert!(
+        String::from_utf8_lossy(&body).contains("--otlp-http"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // Spans with invalid ids are rejected in partial_success; the valid span is stored.
+    let trace = [
+        0xb1, 0xb2, 0xc3, 0xd4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+    ];
+    let mut bad_span = server_span(trace, 2);
+    bad_span.span_id = vec![0; 8];
+    let mut bad_trace = server_span([0; 16], 3);
+    bad_trace.trace_id = vec![1, 2, 3];
+    let mut bad_parent = server_span(trace, 4);
+    bad_parent.parent_span_id = vec![9; 4];
+    let resp = grpc_export(
+        channel.clone(),
+        export(vec![server_span(trace, 1), bad_span, bad_trace, bad_parent]),
+    )
+    .await
+    .unwrap();
+    let ps = resp.partial_success.unwrap();
+    assert_eq!(ps.rejected_spans, 3);
+    for reason in ["InvalidSpanId", "InvalidTraceId", "InvalidParentSpanId"] {
+        assert!(ps.error_message.contains(reason), "{}", ps.error_message);
+    }
+    assert!(
+        ps.error_message.starts_with("3 of 4 spans rejected"),
+        "{}",
+        ps.error_message
+    );
+    assert_eq!(stored_ids(c.addr(), trace).await, ["1000000000000001"]);
+    // The channel still works after all of the above.
+    assert_eq!(
+        grpc_export(channel, export(vec![server_span(trace, 5)]))
+            .await
+            .unwrap(),
+        ExportTraceServiceResponse::default()
+    );
+
+    let (_, _, metrics) = request(c.addr(), "GET", "/metrics", &[], Vec::new()).await;
+    let metrics = String::from_utf8(metrics).unwrap();
+    for line in [
+        "fluoro_otlp_requests_rejected_total{transport=\"grpc\",reason=\"malformed\"} 4",
+        "fluoro_otlp_requests_rejected_total{transport=\"grpc\",reason=\"too_large\"} 2",
+        "fluoro_otlp_requests_rejected_total{transport=\"grpc\",reason=\"content_encoding\"} 1",
+        "fluoro_otlp_requests_rejected_total{transport=\"grpc\",reason=\"content_type\"} 2",
+        "fluoro_otlp_spans_rejected_total{reason=\"InvalidSpanId\"} 1",
+        "fluoro_otlp_spans_rejected_total{reason=\"InvalidTraceId\"} 1",
+        "fluoro_otlp_spans_rejected_total{reason=\"InvalidParentSpanId\"} 1",
+        "fluoro_otlp_spans_received_total{transport=\"grpc\"} 5",
+        "fluoro_otlp_spans_accepted_total 2",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    c.shutdown().await.unwrap();
+}
+
+/// The same bad input from a real gRPC client: grpcio (raw bytes through a generic call, gzip)
+/// and the opentelemetry-proto Python stubs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_bad_input_from_python_grpcio() {
+    let dir = TempDir::new("otlp-grpc-bad-py");
+    let c = start_collector(dir.path(), |cfg| cfg.otlp_max_message_bytes = 4096).await;
+    let out = python_script(
+        "otel_grpc_bad.py",
+        vec![
+            c.otlp_grpc_addr().unwrap().to_string(),
+            format!("http://{}", c.addr()),
+        ],
+    )
+    .await;
+    for line in [
+        "ok malformed protobuf: INVALID_ARGUMENT",
+        "ok oversized request: RESOURCE_EXHAUSTED",
+        "ok oversized once decompressed: RESOURCE_EXHAUSTED",
+        "ok partial success: 2 rejected",
+        "ok the valid span is stored",
+    ] {
+        assert!(out.contains(line), "{line} missing:\n{out}");
+    }
     c.shutdown().await.unwrap();
 }

@@ -86,6 +86,13 @@ pub(super) async fn serve(
     max_bytes: usize,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), String> {
+    use axum::serve::ListenerExt as _;
+    // TCP_NODELAY, as on the gRPC listener: responses are not held back by Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "otlp/http: could not set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(ingest, max_bytes))
         .with_graceful_shutdown(async {
             let _ = stop.await;
@@ -123,7 +130,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
         Some(t) if t.eq_ignore_ascii_case(PROTOBUF) => Encoding::Protobuf,
         Some(t) if t.eq_ignore_ascii_case(JSON) => Encoding::Json,
         other => {
-            metrics.request_rejected("content_type");
+            metrics.request_rejected("http", "content_type");
             return status_response(
                 Encoding::Json,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -143,7 +150,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
         None | Some("" | "identity") => false,
         Some(e) if e.eq_ignore_ascii_case("gzip") => true,
         Some(e) => {
-            metrics.request_rejected("content_encoding");
+            metrics.request_rejected("http", "content_encoding");
             return status_response(
                 enc,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -153,7 +160,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
         }
     };
     let too_large = |what: &str| {
-        metrics.request_rejected("too_large");
+        metrics.request_rejected("http", "too_large");
         status_response(
             enc,
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -173,7 +180,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
             if limit {
                 return too_large("the request body");
             }
-            metrics.request_rejected("read");
+            metrics.request_rejected("http", "read");
             return status_response(
                 enc,
                 StatusCode::BAD_REQUEST,
@@ -192,7 +199,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
             Ok(n) if n as u64 >= limit => return too_large("the decompressed body"),
             Ok(_) => out.into(),
             Err(e) => {
-                metrics.request_rejected("gzip");
+                metrics.request_rejected("http", "gzip");
                 return status_response(
                     enc,
                     StatusCode::BAD_REQUEST,
@@ -213,7 +220,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
     let req = match decoded {
         Ok(r) => r,
         Err(message) => {
-            metrics.request_rejected("malformed");
+            metrics.request_rejected("http", "malformed");
             return status_response(enc, StatusCode::BAD_REQUEST, INVALID_ARGUMENT, message);
         }
     };
@@ -231,7 +238,7 @@ async fn traces(State(st): State<Arc<HttpState>>, headers: HeaderMap, body: Body
             r
         }
         Err(e @ (IngestError::Busy(_) | IngestError::Closed)) => {
-            metrics.request_rejected("busy");
+            metrics.request_rejected("http", "busy");
             let mut r = status_response(
                 enc,
                 StatusCode::SERVICE_UNAVAILABLE,

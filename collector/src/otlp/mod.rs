@@ -86,13 +86,14 @@ pub struct OtlpMetrics {
     pub spans_accepted: AtomicU64,
     /// Spans refused, by reason.
     rejected: Mutex<BTreeMap<&'static str, u64>>,
-    /// Whole requests refused (undecodable, too large, wrong content type), by reason.
-    requests_rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Whole requests refused (undecodable, too large, wrong content type), by transport and
+    /// reason.
+    requests_rejected: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// The exporter's counters.
     pub export: export::ExportMetrics,
 }
 
-fn bump(m: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, n: u64) {
+fn bump<K: Ord>(m: &Mutex<BTreeMap<K, u64>>, key: K, n: u64) {
     *m.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .entry(key)
@@ -100,9 +101,9 @@ fn bump(m: &Mutex<BTreeMap<&'static str, u64>>, key: &'static str, n: u64) {
 }
 
 impl OtlpMetrics {
-    /// Counts a request refused as a whole.
-    pub fn request_rejected(&self, reason: &'static str) {
-        bump(&self.requests_rejected, reason, 1);
+    /// Counts a request refused as a whole, by transport (`grpc`, `http`) and reason.
+    pub fn request_rejected(&self, transport: &'static str, reason: &'static str) {
+        bump(&self.requests_rejected, (transport, reason), 1);
     }
 
     /// The text exposition of these counters.
@@ -141,13 +142,22 @@ impl OtlpMetrics {
             "reason",
             &self.rejected,
         );
-        labelled(
-            &mut out,
-            "fluoro_otlp_requests_rejected_total",
-            "OTLP requests refused as a whole, by reason.",
-            "reason",
-            &self.requests_rejected,
+        let name = "fluoro_otlp_requests_rejected_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} OTLP requests refused as a whole, by transport and reason.\n# TYPE {name} counter"
         );
+        for ((transport, reason), v) in self
+            .requests_rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "{name}{{transport=\"{transport}\",reason=\"{reason}\"}} {v}"
+            );
+        }
         let e = &self.export;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         for (name, kind, help, v) in [

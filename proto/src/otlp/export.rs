@@ -151,13 +151,19 @@ fn walk(
         return;
     };
     let call = matches!(seg.namespace.as_deref(), Some("aws" | "remote"));
-    let kind = if is_segment {
-        span::SpanKind::Server
-    } else if call {
-        span::SpanKind::Client
-    } else {
-        span::SpanKind::Internal
-    };
+    let otel = seg.metadata.as_ref().and_then(|m| m.get("otel"));
+    // The kind a translated span recorded because its form did not imply it, else the form's.
+    let kind = otel
+        .and_then(|o| o.get("kind"))
+        .and_then(Value::as_str)
+        .and_then(|k| span::SpanKind::from_str_name(&format!("SPAN_KIND_{k}")))
+        .unwrap_or(if is_segment {
+            span::SpanKind::Server
+        } else if call {
+            span::SpanKind::Client
+        } else {
+            span::SpanKind::Internal
+        });
     let mut attrs = Vec::new();
     if let Some(http) = &seg.http {
         if let Some(req) = &http.request {
@@ -252,15 +258,20 @@ fn walk(
     }
     let failed = seg.fault == Some(true) || seg.error == Some(true);
     let events = exception_events(seg, nanos(seg.end_time.as_ref()));
-    let name = seg
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("otel"))
-        .and_then(|o| o.get("span_name"))
-        .and_then(Value::as_str)
-        .or(seg.name.as_deref())
-        .unwrap_or("span")
-        .to_owned();
+    // The recorded span name, else `<service>.<operation>` for an AWS call (the AWS SDK
+    // instrumentations' name), else the document's name.
+    let operation = seg.aws.as_ref().and_then(|a| a.operation.as_deref());
+    let name = match (
+        otel.and_then(|o| o.get("span_name"))
+            .and_then(Value::as_str),
+        operation,
+    ) {
+        (Some(n), _) => n.to_owned(),
+        (None, Some(op)) if seg.namespace.as_deref() == Some("aws") => {
+            format!("{}.{op}", seg.name.as_deref().unwrap_or("span"))
+        }
+        (None, _) => seg.name.as_deref().unwrap_or("span").to_owned(),
+    };
     let start = nanos(seg.start_time.as_ref());
     out.push(Span {
         trace_id: trace.to_bytes().to_vec(),
@@ -355,6 +366,118 @@ mod tests {
         assert_eq!(d.spans[1].parent_span_id, root.span_id);
         assert_eq!(d.spans[1].kind, span::SpanKind::Client as i32);
         assert_eq!(root.start_time_unix_nano, 1_478_293_361_271_000_000);
+    }
+
+    /// Translated documents record the span kind and name only when their form does not imply
+    /// them; the export gives back the original kind and name either way.
+    #[test]
+    fn translated_spans_come_back_with_their_kind_and_name() {
+        use crate::otlp::pb::collector::trace::v1::ExportTraceServiceRequest;
+        use crate::otlp::pb::common::v1::{AnyValue, KeyValue, any_value};
+        use crate::otlp::pb::resource::v1::Resource;
+        use crate::otlp::pb::trace::v1::{ResourceSpans, ScopeSpans};
+        let attr = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..KeyValue::default()
+        };
+        let sp = |id: u8, parent: Option<u8>, kind: span::SpanKind, name: &str, attrs| Span {
+            trace_id: vec![
+                0x58, 0x1c, 0xf7, 0x71, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+            ],
+            span_id: vec![0, 0, 0, 0, 0, 0, 0xcd, id],
+            parent_span_id: parent.map_or_else(Vec::new, |p| vec![0, 0, 0, 0, 0, 0, 0xcd, p]),
+            name: name.into(),
+            kind: kind as i32,
+            start_time_unix_nano: 1_478_293_361_271_000_000,
+            end_time_unix_nano: 1_478_293_361_449_000_000,
+            attributes: attrs,
+            ..Span::default()
+        };
+        let spans = vec![
+            sp(1, None, span::SpanKind::Server, "GET /cart/{id}", vec![]),
+            sp(
+                2,
+                Some(1),
+                span::SpanKind::Client,
+                "DynamoDB.GetItem",
+                vec![
+                    attr("rpc.system", "aws-api"),
+                    attr("rpc.service", "DynamoDB"),
+                    attr("rpc.method", "GetItem"),
+                ],
+            ),
+            sp(
+                3,
+                Some(1),
+                span::SpanKind::Producer,
+                "orders publish",
+                vec![attr("peer.service", "orders")],
+            ),
+            sp(4, Some(1), span::SpanKind::Internal, "render", vec![]),
+            sp(
+                5,
+                Some(3),
+                span::SpanKind::Consumer,
+                "orders process",
+                vec![],
+            ),
+        ];
+        let req = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![attr("service.name", "cart")],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let t = translate_request(&req, &TranslateOptions::default());
+        assert!(t.rejected.is_empty(), "{:?}", t.rejected);
+        let otel = |i: usize| {
+            t.segments[i]
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get("otel"))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        // Implied by the form: nothing recorded.
+        assert_eq!(otel(1), Value::Null);
+        assert_eq!(otel(3), Value::Null);
+        assert_eq!(otel(0), serde_json::json!({"span_name": "GET /cart/{id}"}));
+        assert_eq!(
+            otel(2),
+            serde_json::json!({"kind": "PRODUCER", "span_name": "orders publish"})
+        );
+        assert_eq!(
+            otel(4),
+            serde_json::json!({"kind": "CONSUMER", "span_name": "orders process"})
+        );
+        let back = export_request(t.segments.iter());
+        let spans: Vec<(String, i32)> = back
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| (s.name.clone(), s.kind))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("GET /cart/{id}".to_owned(), span::SpanKind::Server as i32),
+                ("DynamoDB.GetItem".to_owned(), span::SpanKind::Client as i32),
+                ("orders publish".to_owned(), span::SpanKind::Producer as i32),
+                ("render".to_owned(), span::SpanKind::Internal as i32),
+                ("orders process".to_owned(), span::SpanKind::Consumer as i32),
+            ]
+        );
     }
 
     #[test]

@@ -363,7 +363,8 @@ impl ResourceInfo {
             aws.xray = Some(Box::new(XraySdk {
                 sdk: Some(format!("opentelemetry for {lang}")),
                 sdk_version: a.string(&["telemetry.sdk.version"]),
-                auto_instrumentation: Some(a.str(&["telemetry.auto.version"]).is_some()),
+                // Said only when true, as the X-Ray agents do.
+                auto_instrumentation: a.str(&["telemetry.auto.version"]).map(|_| true),
                 ..XraySdk::default()
             }));
             any_aws = true;
@@ -723,9 +724,14 @@ pub fn translate_span(
     if !annotations.is_empty() {
         seg.annotations = Some(annotations);
     }
+    // `metadata.otel` says only what the document cannot: the kind when it is not the one its
+    // form implies, the span name when it is neither the document's name nor, for an AWS
+    // call, `<service>.<operation>` (the AWS SDK instrumentations' name).
     let mut otel = Map::new();
-    otel.insert("kind".into(), Value::String(kind_name(sp.kind).to_owned()));
-    if seg.name.as_deref() != Some(sp.name.as_str()) {
+    if kind != implied_kind(&seg) {
+        otel.insert("kind".into(), Value::String(kind_name(sp.kind).to_owned()));
+    }
+    if sp.name != implied_span_name(&seg) {
         otel.insert("span_name".into(), Value::String(sp.name.clone()));
     }
     if let Some(s) = scope.filter(|s| !s.name.is_empty()) {
@@ -739,9 +745,39 @@ pub fn translate_span(
     if is_segment && !res.metadata.is_empty() {
         otel.insert("resource".into(), Value::Object(res.metadata.clone()));
     }
-    metadata.insert("otel".into(), Value::Object(otel));
-    seg.metadata = Some(metadata);
+    if !otel.is_empty() {
+        metadata.insert("otel".into(), Value::Object(otel));
+    }
+    if !metadata.is_empty() {
+        seg.metadata = Some(metadata);
+    }
     Ok(seg)
+}
+
+/// The span kind a document's form implies: `SERVER` for a segment, `CLIENT` for an `aws` or
+/// `remote` subsegment, `INTERNAL` for any other subsegment (what [`super::export`] gives back
+/// when the document records no kind).
+pub fn implied_kind(seg: &Segment) -> span::SpanKind {
+    if !seg.is_subsegment() {
+        span::SpanKind::Server
+    } else if matches!(seg.namespace.as_deref(), Some("aws" | "remote")) {
+        span::SpanKind::Client
+    } else {
+        span::SpanKind::Internal
+    }
+}
+
+/// The span name a document implies: `<service>.<operation>` for an AWS call with an
+/// operation, its name otherwise.
+pub fn implied_span_name(seg: &Segment) -> String {
+    let name = seg.name.as_deref().unwrap_or(FALLBACK_NAME);
+    match (
+        seg.namespace.as_deref(),
+        seg.aws.as_ref().and_then(|a| a.operation.as_deref()),
+    ) {
+        (Some("aws"), Some(op)) => format!("{name}.{op}"),
+        _ => name.to_owned(),
+    }
 }
 
 fn url_host(url: &str) -> Option<&str> {

@@ -182,6 +182,14 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
     let app = embed::mount_console(api::router(state), addr, first_key.clone(), &console_region)?;
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
+        use axum::serve::ListenerExt as _;
+        // TCP_NODELAY: an answer goes out at once instead of waiting for the client's delayed
+        // ACK (Nagle's algorithm), as on the OTLP listeners.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;

@@ -16,6 +16,9 @@ pub(crate) type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 /// Opens a keep-alive connection to `addr`.
 pub(crate) async fn connect(addr: &str) -> Sender {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // As the AWS daemon and SDKs do (Go and urllib3 set TCP_NODELAY): without it the last part
+    // of each request body waits for the server's delayed ACK.
+    stream.set_nodelay(true).unwrap();
     let (sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await

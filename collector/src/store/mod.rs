@@ -600,23 +600,25 @@ mod tests {
             .join("t.sqlite")
     }
 
+    /// A store on `path` with `write_queue` slots, a 1 s aggregate delay and a small cache.
+    fn open_store(path: &Path, write_queue: usize, metrics: Arc<Metrics>) -> Store {
+        let config = StoreConfig {
+            path: path.to_owned(),
+            write_queue,
+            aggregate_delay: Duration::from_secs(1),
+            retention: Duration::from_secs(86_400),
+            aggregate_cache: 1 << 20,
+        };
+        Store::open(&config, metrics).unwrap()
+    }
+
     /// Backpressure: with the writer busy and its queue full, a write fails at once with
     /// `Busy` (the API turns it into 429) instead of waiting or being dropped later.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn full_queue_refuses_at_once() {
         let path = temp_db();
         let metrics = Arc::new(Metrics::default());
-        let store = Store::open(
-            &StoreConfig {
-                path: path.clone(),
-                write_queue: 1,
-                aggregate_delay: Duration::from_secs(1),
-                retention: Duration::from_secs(86_400),
-                aggregate_cache: 1 << 20,
-            },
-            Arc::clone(&metrics),
-        )
-        .unwrap();
+        let store = open_store(&path, 1, Arc::clone(&metrics));
         let (release, blocked) = mpsc::channel::<()>();
         let (started, running) = oneshot::channel::<()>();
         let s1 = store.clone();
@@ -651,17 +653,7 @@ mod tests {
     async fn failed_plain_job_rolls_back_its_transaction_only() {
         let path = temp_db();
         let metrics = Arc::new(Metrics::default());
-        let store = Store::open(
-            &StoreConfig {
-                path: path.clone(),
-                write_queue: 8,
-                aggregate_delay: Duration::from_secs(1),
-                retention: Duration::from_secs(86_400),
-                aggregate_cache: 1 << 20,
-            },
-            Arc::clone(&metrics),
-        )
-        .unwrap();
+        let store = open_store(&path, 8, Arc::clone(&metrics));
         // Hold the writer inside a first job so the next three land in one batch.
         let (release, blocked) = mpsc::channel::<()>();
         let (started, running) = oneshot::channel::<()>();
@@ -735,17 +727,7 @@ mod tests {
     async fn checkpoint_thread_copies_the_wal() {
         let path = temp_db();
         let metrics = Arc::new(Metrics::default());
-        let store = Store::open(
-            &StoreConfig {
-                path: path.clone(),
-                write_queue: 8,
-                aggregate_delay: Duration::from_secs(1),
-                retention: Duration::from_secs(86_400),
-                aggregate_cache: 1 << 20,
-            },
-            Arc::clone(&metrics),
-        )
-        .unwrap();
+        let store = open_store(&path, 8, Arc::clone(&metrics));
         let empty = std::fs::metadata(&path).unwrap().len();
         store
             .write(|conn| {
@@ -780,17 +762,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failed_request_rolls_back_alone() {
         let path = temp_db();
-        let store = Store::open(
-            &StoreConfig {
-                path: path.clone(),
-                write_queue: 8,
-                aggregate_delay: Duration::from_secs(1),
-                retention: Duration::from_secs(86_400),
-                aggregate_cache: 1 << 20,
-            },
-            Arc::new(Metrics::default()),
-        )
-        .unwrap();
+        let store = open_store(&path, 8, Arc::new(Metrics::default()));
         let bad = store.write(|conn| {
             conn.execute(
                 "INSERT INTO groups (name, arn, record) VALUES ('a', 'arn:a', '{}')",

@@ -157,6 +157,11 @@ async fn report_cache(addr: &str) {
         support::metric(addr, "fluoro_collector_aggregate_cache_misses_total").await,
         support::metric(addr, "fluoro_collector_aggregate_cache_full_total").await,
     );
+    println!(
+        "aggregator: {} traces redone because they changed, {} computed again after being stored",
+        support::metric(addr, "fluoro_collector_aggregate_changed_total").await,
+        support::metric(addr, "fluoro_collector_aggregate_repeated_total").await,
+    );
 }
 
 /// Query latencies over what was just ingested, through the API on one connection, once the
@@ -236,6 +241,11 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let connections: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(16);
+    // The collector's warnings and errors (a failed aggregation pass, a forced checkpoint).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
     let docs = documents(n);
     let avg = docs.iter().map(|d| d.3.len()).sum::<usize>() / docs.len();
     println!("ingest: {n} segments of ~{avg} bytes, {connections} connections, batches of {BATCH}");

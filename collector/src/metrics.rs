@@ -38,6 +38,12 @@ pub struct Metrics {
     pub filter_pages_cut: AtomicU64,
     /// Group-scoped graph requests refused by `--max-group-graph-traces`.
     pub group_graphs_refused: AtomicU64,
+    /// Traces the aggregator computed but did not store because a document arrived meanwhile
+    /// (a later pass redoes them).
+    pub aggregate_changed: AtomicU64,
+    /// Traces the aggregator computed again after a pass had already stored them (not stored
+    /// twice).
+    pub aggregate_repeated: AtomicU64,
     /// Traces the aggregator found parsed in its cache.
     pub aggregate_cache_hits: AtomicU64,
     /// Traces the aggregator had to read back from the database.
@@ -180,6 +186,18 @@ impl Metrics {
             "fluoro_collector_group_graphs_refused_total",
             "Group-scoped graph requests refused for holding more than --max-group-graph-traces traces.",
             get(&self.group_graphs_refused),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_changed_total",
+            "Traces aggregated but not stored because a document arrived meanwhile (redone later).",
+            get(&self.aggregate_changed),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_repeated_total",
+            "Traces aggregated again after they had been stored (not counted twice).",
+            get(&self.aggregate_repeated),
         );
         counter(
             &mut out,

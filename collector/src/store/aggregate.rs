@@ -10,11 +10,11 @@
 //! is left for the next pass (its revision no longer matches).
 //!
 //! Passes are pipelined: while the writer applies one pass, the next is computed from the
-//! traces after it (in the order they went quiet), so the aggregator does not sit idle for a
-//! writer round trip per pass. That round trip had capped it below the ingest rate, and a
+//! quiet traces not in it, so the aggregator does not sit idle for a writer round trip per
+//! pass. That round trip had capped it below the ingest rate, and a
 //! lagging aggregator overflows its parsed-document cache and must parse everything again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -37,19 +37,10 @@ const BUCKET_SECS: i64 = graph::BUCKET_SECS as i64;
 /// How often an idle aggregator looks for quiet traces.
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
-/// Where a trace is in the order the aggregator settles them: when it last changed, then its
-/// row key.
-#[derive(Debug, Clone, Copy)]
-struct Quiet {
-    at: f64,
-    key: i64,
-}
-
 /// One trace's new state, computed off the writer.
 struct Settled {
     key: i64,
     revision: i64,
-    quiet: Quiet,
     old: Option<(i64, GraphContribution)>,
     bucket: i64,
     contribution: GraphContribution,
@@ -97,14 +88,14 @@ impl Aggregator {
     }
 
     pub(crate) fn run(self) {
-        // The pass the writer is applying, and the last trace in it.
-        let mut in_flight: Option<(Reply<usize>, Quiet)> = None;
+        // The pass the writer is applying, and the traces in it.
+        let mut in_flight: Option<(Reply<usize>, HashSet<i64>)> = None;
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
             // When stopping, settle everything now: nothing will wait out the delay.
             let delay = if stopping { Duration::ZERO } else { self.delay };
-            let after = in_flight.as_ref().map(|(_, last)| *last);
-            let next = self.compute(delay, after);
+            let busy = in_flight.as_ref().map(|(_, keys)| keys);
+            let next = self.compute(delay, busy);
             // Wait for the pass in flight before handing over the next, so the next never
             // moves a contribution the one before has not stored yet.
             if let Some((reply, _)) = in_flight.take() {
@@ -132,17 +123,22 @@ impl Aggregator {
                 }
             };
             let n = settled.len();
-            let Some(last) = settled.last().map(|s| s.quiet) else {
+            if n == 0 {
                 if stopping {
                     break;
                 }
                 std::thread::sleep(IDLE_TICK);
                 continue;
-            };
+            }
+            let keys: HashSet<i64> = settled.iter().map(|s| s.key).collect();
             // The read statement is finished before the writer is asked, so this connection
             // holds no snapshot while the writer commits.
-            match self.writer.submit(move |conn| apply(conn, settled)) {
-                Ok(reply) => in_flight = Some((reply, last)),
+            let metrics = Arc::clone(&self.metrics);
+            match self
+                .writer
+                .submit(move |conn| apply(conn, settled, &metrics))
+            {
+                Ok(reply) => in_flight = Some((reply, keys)),
                 Err(StoreError::Closed) => break,
                 Err(e) => tracing::error!(error = %e, "aggregation pass not applied"),
             }
@@ -153,37 +149,41 @@ impl Aggregator {
         tracing::debug!("aggregator stopped");
     }
 
-    /// Computes the new state of up to [`TRACES_PER_PASS`] traces quiet for `delay`, in the
-    /// order they went quiet, after `after` when a pass is in flight.
-    fn compute(&self, delay: Duration, after: Option<Quiet>) -> Result<Vec<Settled>, StoreError> {
+    /// Computes the new state of up to [`TRACES_PER_PASS`] traces quiet for `delay`, oldest
+    /// first, leaving out `busy`: the traces of the pass in flight (still unsettled in this
+    /// snapshot; the writer settles them, or leaves a changed one for a later pass).
+    fn compute(
+        &self,
+        delay: Duration,
+        busy: Option<&HashSet<i64>>,
+    ) -> Result<Vec<Settled>, StoreError> {
         let cutoff = now_secs() - delay.as_secs_f64();
-        // Every trace before `after` is in the pass in flight: start after it. (A trace that
-        // changes meanwhile gets a later `updated_at`, so it comes again in a later pass.)
-        let (from_time, from_key) = after.map_or((f64::NEG_INFINITY, i64::MIN), |q| (q.at, q.key));
+        // The pass in flight holds at most TRACES_PER_PASS of the oldest rows: read past them.
+        let limit = TRACES_PER_PASS + busy.map_or(0, HashSet::len);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT trace_key, trace_id, revision, bucket, contribution, id_time, updated_at
-             FROM traces
+            "SELECT trace_key, trace_id, revision, bucket, contribution, id_time FROM traces
              WHERE settled_revision < revision AND updated_at <= ?1
-               AND (updated_at > ?3 OR (updated_at = ?3 AND trace_key > ?4))
-             ORDER BY updated_at, trace_key LIMIT ?2",
+             ORDER BY updated_at LIMIT ?2",
         )?;
-        let rows = stmt.query_map(
-            params![cutoff, TRACES_PER_PASS as i64, from_time, from_key],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, f64>(6)?,
-                ))
-            },
-        )?;
+        let rows = stmt.query_map(params![cutoff, limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
         let mut settled = Vec::new();
         for row in rows {
-            let (key, blob, revision, bucket, old, id_time, updated_at) = row?;
+            let (key, blob, revision, bucket, old, id_time) = row?;
+            if busy.is_some_and(|b| b.contains(&key)) {
+                continue;
+            }
+            if settled.len() == TRACES_PER_PASS {
+                break;
+            }
             let id = trace_id_column(key, blob)?;
             let docs = if let Some(docs) = self.cache.take(key, revision) {
                 self.metrics
@@ -211,10 +211,6 @@ impl Aggregator {
             settled.push(Settled {
                 key,
                 revision,
-                quiet: Quiet {
-                    at: updated_at,
-                    key,
-                },
                 old,
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
                 contribution_json: encode(&contribution)?,
@@ -251,7 +247,7 @@ fn bucket_mut<'a>(
 
 /// Runs on the writer: moves each trace's contribution between buckets, unless the trace
 /// changed since it was computed. Returns how many were applied.
-fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> {
+fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<usize, StoreError> {
     let mut buckets: HashMap<i64, GraphContribution> = HashMap::new();
     let mut applied = 0;
     {
@@ -270,10 +266,13 @@ fn apply(conn: &Connection, settled: Vec<Settled>) -> Result<usize, StoreError> 
                 continue; // expired since
             };
             if revision != s.revision {
-                continue; // changed since: the next pass redoes it
+                // Changed since: the next pass redoes it.
+                metrics.aggregate_changed.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
             if settled_revision >= s.revision {
                 // Already applied by an earlier pass: applying again would count it twice.
+                metrics.aggregate_repeated.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             remove_terms(conn, s.key, s.id_time, old_terms.as_deref())?;

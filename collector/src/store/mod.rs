@@ -552,7 +552,12 @@ impl Writer {
         jobs: &mut impl Iterator<Item = Job>,
         finishers: &mut Vec<Finish>,
     ) -> rusqlite::Result<()> {
-        let mut tx = self.conn.transaction()?;
+        // IMMEDIATE: the write lock is taken (waiting through the busy timeout) at the start.
+        // A deferred transaction that read first and then wrote would fail at once with
+        // "database is locked" if a checkpoint restarted the WAL in between.
+        let mut tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for job in jobs {
             if job.isolated {
                 let mut sp = tx.savepoint()?;

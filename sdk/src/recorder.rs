@@ -47,7 +47,9 @@ pub(crate) fn context_missing(what: &'static str) {
 /// `_ . : / % & # = + \ - @`; other characters are dropped.
 pub(crate) fn clean_name(name: Cow<'static, str>) -> Cow<'static, str> {
     let ok = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c);
-    if name.len() <= 200 && name.chars().all(ok) {
+    // Plain ASCII names (the usual case) checked byte by byte.
+    let ascii_ok = |b: u8| b.is_ascii_alphanumeric() || b"_.:/%&#=+\\-@ ".contains(&b);
+    if name.len() <= 200 && (name.bytes().all(ascii_ok) || name.chars().all(ok)) {
         return name;
     }
     Cow::Owned(name.chars().filter(|c| ok(*c)).take(200).collect())

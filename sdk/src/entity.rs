@@ -318,7 +318,7 @@ struct Staged {
 }
 
 impl Staged {
-    #[inline]
+    #[inline(always)]
     fn set(&mut self, key: Cow<'static, str>, value: StagedValue) {
         for slot in &mut self.inline {
             match slot {

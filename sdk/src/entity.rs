@@ -9,9 +9,9 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::error::Error;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -32,6 +32,16 @@ use crate::rng;
 /// document is built (emitter thread).
 pub(crate) fn now() -> SystemTime {
     SystemTime::now()
+}
+
+/// `Node::end` before the entity has ended.
+const NOT_ENDED: u64 = u64::MAX;
+
+/// A clock reading as nanoseconds since the epoch, for `Node::end` (readings before the
+/// epoch as 0, which is what `epoch_secs_f64` makes of them).
+fn epoch_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NOT_ENDED - 1))
 }
 
 pub(crate) fn epoch_secs_f64(t: SystemTime) -> f64 {
@@ -132,9 +142,10 @@ fn alloc(
         n.name = name;
         n.start = start;
         *n.ended.get_mut() = false;
+        *n.end.get_mut() = NOT_ENDED;
         let d = n.data.get_mut().unwrap_or_else(PoisonError::into_inner);
         // Emptied by the emitter; not when its job was dropped (queue full).
-        if d.end.is_some() || d.doc.is_some() || !d.annotations.is_empty() {
+        if d.doc.is_some() || !d.annotations.is_empty() {
             *d = Data::default();
         }
         return a;
@@ -146,6 +157,7 @@ fn alloc(
         name,
         start,
         ended: AtomicBool::new(false),
+        end: AtomicU64::new(NOT_ENDED),
         data: Mutex::new(Data::default()),
     })
 }
@@ -282,12 +294,15 @@ pub(crate) struct Node {
     name: Cow<'static, str>,
     start: SystemTime,
     ended: AtomicBool,
+    /// When it ended, in nanoseconds since the epoch (`NOT_ENDED` while open): an atomic
+    /// store instead of a lock when the guard drops. Written once by the thread that ends
+    /// it; the trace's lock or the emitter queue orders it before the emitter's read.
+    end: AtomicU64,
     data: Mutex<Data>,
 }
 
 #[derive(Debug, Default)]
 struct Data {
-    end: Option<SystemTime>,
     annotations: Staged,
     doc: Option<Box<Segment>>,
 }
@@ -303,6 +318,7 @@ struct Staged {
 }
 
 impl Staged {
+    #[inline(always)]
     fn set(&mut self, key: Cow<'static, str>, value: StagedValue) {
         for slot in &mut self.inline {
             match slot {
@@ -368,6 +384,14 @@ impl Node {
         )
     }
 
+    /// When the entity ended, `None` while open.
+    fn end_time(&self) -> Option<SystemTime> {
+        match self.end.load(Ordering::Acquire) {
+            NOT_ENDED => None,
+            n => Some(UNIX_EPOCH + Duration::from_nanos(n)),
+        }
+    }
+
     pub(crate) fn is_ended(&self) -> bool {
         self.ended.load(Ordering::Relaxed)
     }
@@ -377,8 +401,7 @@ impl Node {
         if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
             return;
         }
-        let end = now();
-        lock(&this.data).end = Some(end);
+        this.end.store(epoch_nanos(now()), Ordering::Release);
         let trace = Arc::clone(&this.trace);
         match this.parent {
             None => trace.segment_closed(this),
@@ -387,12 +410,12 @@ impl Node {
     }
 
     /// The document from the staged data.
-    fn build(&self, data: Data) -> Segment {
+    fn build(&self, data: Data, end: Option<SystemTime>) -> Segment {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
         doc.start_time = timestamp(epoch_secs_f64(self.start));
-        doc.end_time = data.end.map(epoch_secs_f64).and_then(timestamp);
+        doc.end_time = end.map(epoch_secs_f64).and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {
@@ -432,7 +455,7 @@ impl Node {
     /// The closed segment's document. Called once, on the emitter thread.
     pub(crate) fn take_segment(&self) -> Segment {
         let data = std::mem::take(&mut *lock(&self.data));
-        self.build(data)
+        self.build(data, self.end_time())
     }
 
     /// The closed subsegment's document. Called once, on the emitter thread.
@@ -442,18 +465,20 @@ impl Node {
         Some(Finished {
             id: self.id,
             parent,
-            doc: self.build(data),
+            doc: self.build(data, self.end_time()),
         })
     }
 
     /// A copy of the document as it is now, marked in progress.
     fn snapshot_in_progress(&self) -> Segment {
         let data = lock(&self.data);
-        let mut doc = self.build(Data {
-            end: None,
-            annotations: data.annotations.clone(),
-            doc: data.doc.clone(),
-        });
+        let mut doc = self.build(
+            Data {
+                annotations: data.annotations.clone(),
+                doc: data.doc.clone(),
+            },
+            None,
+        );
         drop(data);
         doc.in_progress = Some(true);
         doc.subsegments = None;
@@ -575,6 +600,7 @@ impl StagedValue {
         StagedValue(Repr::Value(v))
     }
 
+    #[inline]
     fn str(s: &str) -> StagedValue {
         match u8::try_from(s.len()) {
             Ok(len) if s.len() <= SHORT => {
@@ -616,6 +642,7 @@ impl IntoAnnotation for &str {
     fn into_annotation(self) -> Option<AnnotationValue> {
         Some(AnnotationValue::String(self.to_owned()))
     }
+    #[inline]
     fn into_staged(self) -> Option<StagedValue> {
         Some(StagedValue::str(self))
     }
@@ -652,6 +679,7 @@ macro_rules! int_annotation {
 int_annotation!(i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
 
 /// AWS's rule for annotation keys usable in filter expressions: ASCII letters, digits, `_`.
+#[inline]
 pub(crate) fn valid_annotation_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 500
@@ -711,6 +739,7 @@ impl Entity {
     /// Adds an annotation (indexed, searchable in filter expressions). Keys must be ASCII
     /// letters, digits or `_` (AWS's rule); other keys are refused and counted. Keys are
     /// `&'static str` (no allocation) or `String`, as OpenTelemetry's `Key` is.
+    #[inline]
     pub fn annotate(&self, key: impl Into<Cow<'static, str>>, value: impl IntoAnnotation) {
         let Some(n) = self.recording() else { return };
         let key = key.into();

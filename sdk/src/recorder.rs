@@ -45,7 +45,18 @@ pub(crate) fn context_missing(what: &'static str) {
 
 /// Keeps names within X-Ray's rules: at most 200 characters of letters, digits, whitespace and
 /// `_ . : / % & # = + \ - @`; other characters are dropped.
+#[inline]
 pub(crate) fn clean_name(name: Cow<'static, str>) -> Cow<'static, str> {
+    // Plain ASCII names (the usual case) checked byte by byte, inline.
+    let ascii_ok = |b: u8| b.is_ascii_alphanumeric() || b"_.:/%&#=+\\-@ ".contains(&b);
+    if name.len() <= 200 && name.bytes().all(ascii_ok) {
+        return name;
+    }
+    clean_name_slow(name)
+}
+
+#[cold]
+fn clean_name_slow(name: Cow<'static, str>) -> Cow<'static, str> {
     let ok = |c: char| c.is_alphanumeric() || c.is_whitespace() || "_.:/%&#=+\\-@".contains(c);
     if name.len() <= 200 && name.chars().all(ok) {
         return name;

@@ -16,7 +16,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -27,6 +27,8 @@ pub const INTERVAL: Duration = Duration::from_millis(250);
 /// WAL frames (pages) past which a checkpoint waits for everyone instead of copying what it
 /// can: 16,384 frames of 16 KiB, 256 MiB.
 pub const RESTART_FRAMES: i64 = 16_384;
+/// At most one warning about forced restarts per this long (each is counted in the metrics).
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Bytes the WAL file is cut back to when it restarts (`journal_size_limit`).
 pub const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
@@ -42,6 +44,9 @@ pub(crate) struct Checkpointer {
     conn: Connection,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    /// When the last warning was logged, and the forced restarts since.
+    warned: Option<Instant>,
+    unwarned: u64,
 }
 
 impl Checkpointer {
@@ -59,11 +64,13 @@ impl Checkpointer {
             conn,
             stop,
             metrics,
+            warned: None,
+            unwarned: 0,
         })
     }
 
     /// Checkpoints every [`INTERVAL`] until told to stop.
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         while !self.stop.load(Ordering::Acquire) {
             std::thread::sleep(INTERVAL);
             self.once();
@@ -71,7 +78,7 @@ impl Checkpointer {
         tracing::debug!("checkpointer stopped");
     }
 
-    fn once(&self) {
+    fn once(&mut self) {
         match checkpoint(&self.conn, "PASSIVE") {
             Ok((frames, copied)) => {
                 self.metrics.wal_checkpoints.fetch_add(1, Ordering::Relaxed);
@@ -79,12 +86,18 @@ impl Checkpointer {
                     .wal_frames
                     .store(frames.max(0) as u64, Ordering::Relaxed);
                 if frames > RESTART_FRAMES {
-                    tracing::warn!(
-                        frames,
-                        copied,
-                        limit = RESTART_FRAMES,
-                        "the WAL outgrew its limit: waiting for readers and the writer to restart it"
-                    );
+                    self.unwarned += 1;
+                    if self.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+                        tracing::warn!(
+                            frames,
+                            copied,
+                            limit = RESTART_FRAMES,
+                            forced_restarts = self.unwarned,
+                            "the WAL outgrew its limit: waiting for readers and the writer to restart it (sustained write load with continuous reads; logged at most once a minute, counted in fluoro_collector_wal_checkpoints_forced_total)"
+                        );
+                        self.warned = Some(Instant::now());
+                        self.unwarned = 0;
+                    }
                     self.metrics
                         .wal_checkpoints_forced
                         .fetch_add(1, Ordering::Relaxed);

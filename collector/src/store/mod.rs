@@ -617,6 +617,29 @@ mod tests {
         Store::open(&config, metrics).unwrap()
     }
 
+    /// Puts the writer inside a job that waits until the returned sender is used (or
+    /// dropped), and returns once the writer is in it; the handle gives that job's result.
+    async fn hold_writer(
+        store: &Store,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), StoreError>>,
+    ) {
+        let (release, blocked) = mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let s = store.clone();
+        let held = tokio::spawn(async move {
+            s.write(move |_| {
+                let _ = started.send(());
+                let _ = blocked.recv();
+                Ok(())
+            })
+            .await
+        });
+        running.await.unwrap();
+        (release, held)
+    }
+
     /// Backpressure: with the writer busy and its queue full, a write fails at once with
     /// `Busy` (the API turns it into 429) instead of waiting or being dropped later.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -624,18 +647,7 @@ mod tests {
         let path = temp_db();
         let metrics = Arc::new(Metrics::default());
         let store = open_store(&path, 1, Arc::clone(&metrics));
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started, running) = oneshot::channel::<()>();
-        let s1 = store.clone();
-        let first = tokio::spawn(async move {
-            s1.write(move |_| {
-                let _ = started.send(());
-                let _ = blocked.recv();
-                Ok(1)
-            })
-            .await
-        });
-        running.await.unwrap(); // the writer is inside the first job; the queue is empty
+        let (release, first) = hold_writer(&store).await; // the queue is empty
         let s2 = store.clone();
         let second = tokio::spawn(async move { s2.write(|_| Ok(2)).await });
         while metrics.write_queue_depth.load(Ordering::Relaxed) < 1 {
@@ -645,7 +657,7 @@ mod tests {
         assert!(matches!(third, Err(StoreError::Busy(1))), "{third:?}");
         assert_eq!(metrics.write_queue_full.load(Ordering::Relaxed), 1);
         release.send(()).unwrap();
-        assert_eq!(first.await.unwrap().unwrap(), 1);
+        first.await.unwrap().unwrap();
         assert_eq!(second.await.unwrap().unwrap(), 2);
         store.close().await;
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -660,18 +672,7 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let store = open_store(&path, 8, Arc::clone(&metrics));
         // Hold the writer inside a first job so the next three land in one batch.
-        let (release, blocked) = mpsc::channel::<()>();
-        let (started, running) = oneshot::channel::<()>();
-        let s1 = store.clone();
-        let first = tokio::spawn(async move {
-            s1.write(move |_| {
-                let _ = started.send(());
-                let _ = blocked.recv();
-                Ok(())
-            })
-            .await
-        });
-        running.await.unwrap();
+        let (release, first) = hold_writer(&store).await;
         let plain = Submit {
             wait: false,
             isolated: false,

@@ -178,14 +178,7 @@ async fn queries(addr: &str, docs: &[(TraceId, EntityId, f64, String)]) {
     let caught_up = Instant::now();
     loop {
         let (_, g) = call("/ServiceGraph", window.clone()).await;
-        let clients: u64 = g["Services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["Type"] == "client")
-            .flat_map(|s| s["Edges"].as_array().unwrap().iter())
-            .map(|e| e["SummaryStatistics"]["TotalCount"].as_u64().unwrap_or(0))
-            .sum();
+        let clients = support::client_requests(&g);
         if clients >= traces {
             if clients > traces {
                 println!("WRONG: the graph counts {clients} requests for {traces} traces");

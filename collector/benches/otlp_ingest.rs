@@ -317,14 +317,7 @@ async fn settle(addr: &str, traces: usize) -> f64 {
         )
         .await;
         let g: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        let roots: u64 = g["Services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["Type"] == "client")
-            .flat_map(|s| s["Edges"].as_array().unwrap().iter())
-            .map(|e| e["SummaryStatistics"]["TotalCount"].as_u64().unwrap_or(0))
-            .sum();
+        let roots = support::client_requests(&g);
         if roots >= traces as u64 {
             return started.elapsed().as_secs_f64();
         }

@@ -200,3 +200,19 @@ pub(crate) fn report_thread_cpu(
         1e3 * total / items as f64 * 1e3
     );
 }
+
+/// Requests the client nodes of a GetServiceGraph answer sent: one per trace once every trace
+/// has been aggregated.
+pub(crate) fn client_requests(graph: &serde_json::Value) -> u64 {
+    graph["Services"]
+        .as_array()
+        .map(|services| {
+            services
+                .iter()
+                .filter(|s| s["Type"] == "client")
+                .flat_map(|s| s["Edges"].as_array().into_iter().flatten())
+                .map(|e| e["SummaryStatistics"]["TotalCount"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -77,6 +77,12 @@ pub struct Config {
     #[arg(long, env = "FLUORO_AGGREGATE_CACHE_BYTES", default_value_t = DEFAULT_AGGREGATE_CACHE_BYTES)]
     pub aggregate_cache_bytes: usize,
 
+    /// WAL size, in bytes, past which a checkpoint waits for readers and the writer and starts
+    /// the WAL over (counted in `fluoro_collector_wal_checkpoints_forced_total`); below it,
+    /// checkpoints never block anyone.
+    #[arg(long, env = "FLUORO_WAL_LIMIT_BYTES", default_value_t = crate::store::checkpoint::DEFAULT_WAL_LIMIT_BYTES)]
+    pub wal_limit_bytes: u64,
+
     /// Most traces one GetTraceSummaries page with a FilterExpression evaluates before it
     /// answers with the matches found so far and a NextToken.
     #[arg(long, env = "FLUORO_MAX_FILTER_EVALUATIONS", default_value_t = DEFAULT_MAX_FILTER_EVALUATIONS)]

@@ -144,6 +144,7 @@ pub async fn start(config: Config) -> Result<Collector, RunError> {
             aggregate_delay: config.aggregate_delay,
             retention: config.retention,
             aggregate_cache: config.aggregate_cache_bytes,
+            wal_limit: config.wal_limit_bytes,
         },
         Arc::clone(&metrics),
     )?;

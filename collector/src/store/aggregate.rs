@@ -389,6 +389,7 @@ mod tests {
                 aggregate_delay: Duration::ZERO,
                 retention: Duration::from_secs(86_400),
                 aggregate_cache: 1 << 20, // small: some traces are read back
+                wal_limit: crate::store::checkpoint::DEFAULT_WAL_LIMIT_BYTES,
             },
             Arc::clone(&metrics),
         )

@@ -8,7 +8,7 @@
 //! writer only appends to the WAL. The WAL restarts from its beginning by itself once it has
 //! been copied and no reader still needs it.
 //!
-//! Bounded: if the WAL still grows past [`RESTART_FRAMES`] (readers that never let go, or a
+//! Bounded: if the WAL still grows past `--wal-limit-bytes` (readers that never let go, or a
 //! checkpointer starved of CPU), a `RESTART` checkpoint waits for the readers and the writer to
 //! let go and starts the WAL over; that is logged and counted
 //! (`fluoro_collector_wal_checkpoints_forced_total`).
@@ -24,9 +24,9 @@ use crate::metrics::Metrics;
 
 /// How often the WAL is copied into the database.
 pub const INTERVAL: Duration = Duration::from_millis(250);
-/// WAL frames (pages) past which a checkpoint waits for everyone instead of copying what it
-/// can: 16,384 frames of 16 KiB, 256 MiB.
-pub const RESTART_FRAMES: i64 = 16_384;
+/// Default WAL size past which a checkpoint waits for everyone instead of copying what it can:
+/// 256 MiB (16,384 pages of 16 KiB).
+pub const DEFAULT_WAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
 /// At most one warning about forced restarts per this long (each is counted in the metrics).
 pub const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Bytes the WAL file is cut back to when it restarts (`journal_size_limit`).
@@ -42,6 +42,8 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
 /// The checkpoint thread's work.
 pub(crate) struct Checkpointer {
     conn: Connection,
+    /// WAL frames past which a restart is forced.
+    restart_frames: i64,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     /// When the last warning was logged, and the forced restarts since.
@@ -53,6 +55,7 @@ impl Checkpointer {
     /// Opens its own connection to the database at `path`.
     pub(crate) fn open(
         path: &Path,
+        wal_limit_bytes: u64,
         stop: Arc<AtomicBool>,
         metrics: Arc<Metrics>,
     ) -> rusqlite::Result<Checkpointer> {
@@ -60,8 +63,12 @@ impl Checkpointer {
         // A RESTART checkpoint waits this long for readers and the writer.
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
+        let restart_frames = i64::try_from(wal_limit_bytes / super::PAGE_SIZE as u64)
+            .unwrap_or(i64::MAX)
+            .max(1);
         Ok(Checkpointer {
             conn,
+            restart_frames,
             stop,
             metrics,
             warned: None,
@@ -85,13 +92,13 @@ impl Checkpointer {
                 self.metrics
                     .wal_frames
                     .store(frames.max(0) as u64, Ordering::Relaxed);
-                if frames > RESTART_FRAMES {
+                if frames > self.restart_frames {
                     self.unwarned += 1;
                     if self.warned.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
                         tracing::warn!(
                             frames,
                             copied,
-                            limit = RESTART_FRAMES,
+                            limit = self.restart_frames,
                             forced_restarts = self.unwarned,
                             "the WAL outgrew its limit: waiting for readers and the writer to restart it (sustained write load with continuous reads; logged at most once a minute, counted in fluoro_collector_wal_checkpoints_forced_total)"
                         );

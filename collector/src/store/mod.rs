@@ -94,6 +94,8 @@ pub struct StoreConfig {
     pub retention: Duration,
     /// Bytes of parsed documents kept for the aggregator ([`cache`]); 0 turns the cache off.
     pub aggregate_cache: usize,
+    /// WAL bytes past which a checkpoint forces a restart ([`checkpoint`]).
+    pub wal_limit: u64,
 }
 
 /// Handle to the store; cheap to clone.
@@ -175,8 +177,12 @@ impl Store {
             .spawn(move || writer.run())
             .map_err(|e| StoreError::Internal(format!("cannot start writer thread: {e}")))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpointer =
-            checkpoint::Checkpointer::open(&cfg.path, Arc::clone(&stop), Arc::clone(&metrics))?;
+        let checkpointer = checkpoint::Checkpointer::open(
+            &cfg.path,
+            cfg.wal_limit,
+            Arc::clone(&stop),
+            Arc::clone(&metrics),
+        )?;
         let checkpointer = std::thread::Builder::new()
             .name("fluoro-checkpoint".into())
             .spawn(move || checkpointer.run())
@@ -613,8 +619,20 @@ mod tests {
             aggregate_delay: Duration::from_secs(1),
             retention: Duration::from_secs(86_400),
             aggregate_cache: 1 << 20,
+            wal_limit: checkpoint::DEFAULT_WAL_LIMIT_BYTES,
         };
         Store::open(&config, metrics).unwrap()
+    }
+
+    /// The names in the `groups` table, in order.
+    async fn group_names(store: &Store) -> Vec<String> {
+        store
+            .read(|conn| {
+                let mut s = conn.prepare("SELECT name FROM groups ORDER BY name")?;
+                Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap()
     }
 
     /// Puts the writer inside a job that waits until the returned sender is used (or
@@ -716,13 +734,7 @@ mod tests {
             "{b:?}"
         );
         c.await.unwrap().unwrap();
-        let names: Vec<String> = store
-            .read(|conn| {
-                let mut s = conn.prepare("SELECT name FROM groups ORDER BY name")?;
-                Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-            })
-            .await
-            .unwrap();
+        let names = group_names(&store).await;
         assert_eq!(names, vec!["c".to_owned()]);
         store.close().await;
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -786,13 +798,7 @@ mod tests {
         let (bad, good) = tokio::join!(bad, good);
         assert!(bad.is_err());
         good.unwrap();
-        let names: Vec<String> = store
-            .read(|conn| {
-                let mut s = conn.prepare("SELECT name FROM groups ORDER BY name")?;
-                Ok(s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?)
-            })
-            .await
-            .unwrap();
+        let names = group_names(&store).await;
         assert_eq!(names, vec!["b".to_owned()]);
         store.close().await;
         let _ = std::fs::remove_dir_all(path.parent().unwrap());

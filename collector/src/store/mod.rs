@@ -540,6 +540,12 @@ impl Writer {
             let result = self.transaction(&mut jobs, &mut finishers);
             if let Err(e) = &result {
                 tracing::error!(error = %e, requests = finishers.len(), "write transaction failed");
+                if finishers.is_empty() {
+                    // The transaction could not even begin: the rest of the batch is dropped
+                    // (each caller gets an error) instead of being retried in a loop.
+                    let dropped = jobs.by_ref().count();
+                    tracing::error!(requests = dropped, "write requests dropped: no transaction");
+                }
             }
             for finish in finishers {
                 finish(result.as_ref().err());
@@ -666,11 +672,15 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let store = open_store(&path, 1, Arc::clone(&metrics));
         let (release, first) = hold_writer(&store).await; // the queue is empty
-        let s2 = store.clone();
-        let second = tokio::spawn(async move { s2.write(|_| Ok(2)).await });
-        while metrics.write_queue_depth.load(Ordering::Relaxed) < 1 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        // Queued synchronously on this thread while the writer is held, so the queue is
+        // certainly full when the third arrives.
+        let how = Submit {
+            wait: false,
+            isolated: true,
+        };
+        let inner = &store.inner;
+        let second = submit(&inner.tx, &metrics, inner.capacity, how, |_| Ok(2)).unwrap();
+        assert_eq!(metrics.write_queue_depth.load(Ordering::Relaxed), 1);
         let third = store.write(|_| Ok(3)).await;
         assert!(matches!(third, Err(StoreError::Busy(1))), "{third:?}");
         assert_eq!(metrics.write_queue_full.load(Ordering::Relaxed), 1);

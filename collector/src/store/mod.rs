@@ -426,22 +426,25 @@ where
         run,
         isolated: how.isolated,
     };
-    if how.wait {
-        tx.send(job).map_err(|_| StoreError::Closed)?;
-        metrics.write_queue_depth.fetch_add(1, Ordering::Relaxed);
-        return Ok(rx);
+    // Counted before it is sent: the writer may take the job (and subtract it) before this
+    // thread runs another instruction, and the gauge must never go below zero.
+    let depth = &metrics.write_queue_depth;
+    depth.fetch_add(1, Ordering::Relaxed);
+    let sent = if how.wait {
+        tx.send(job).map_err(|_| StoreError::Closed)
+    } else {
+        tx.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => {
+                metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);
+                StoreError::Busy(capacity)
+            }
+            mpsc::TrySendError::Disconnected(_) => StoreError::Closed,
+        })
+    };
+    if sent.is_err() {
+        depth.fetch_sub(1, Ordering::Relaxed);
     }
-    match tx.try_send(job) {
-        Ok(()) => {
-            metrics.write_queue_depth.fetch_add(1, Ordering::Relaxed);
-            Ok(rx)
-        }
-        Err(mpsc::TrySendError::Full(_)) => {
-            metrics.write_queue_full.fetch_add(1, Ordering::Relaxed);
-            Err(StoreError::Busy(capacity))
-        }
-        Err(mpsc::TrySendError::Disconnected(_)) => Err(StoreError::Closed),
-    }
+    sent.map(|()| rx)
 }
 
 /// The writer queue as seen from a plain thread (the aggregator).

@@ -488,16 +488,10 @@ async fn merged_buckets(
 ) -> Result<Vec<(f64, GraphContribution)>, ApiError> {
     st.store
         .read(move |conn| {
-            let raw = rows::load_buckets(conn, start, end)?;
-            raw.into_iter()
-                .map(|(bucket, json)| {
-                    serde_json::from_str::<GraphContribution>(&json)
-                        .map(|g| (bucket as f64, g))
-                        .map_err(|e| {
-                            crate::store::StoreError::Corrupt(format!("graph bucket {bucket}: {e}"))
-                        })
-                })
-                .collect()
+            Ok(rows::load_buckets(conn, start, end)?
+                .into_iter()
+                .map(|(bucket, g)| (bucket as f64, g))
+                .collect())
         })
         .await
         .map_err(ApiError::from)

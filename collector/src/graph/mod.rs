@@ -20,12 +20,14 @@
 //! are not resolved), so every edge is an ordinary synchronous one. Files:
 //!
 //! - `contribution.rs`: [`GraphContribution`], [`NodeKey`], counters, merge/subtract, JSON;
+//! - `binary.rs`: the compact binary form the store keeps;
 //! - `derive.rs`: [`contribution`], [`node_key`];
 //! - `histogram.rs`: [`Histogram`] and its bucketing;
 //! - `render.rs`: [`to_services`], [`trace_graph`];
 //! - `selector.rs`: [`EntitySelector`] and its parser;
 //! - `series.rs`: [`time_series`].
 
+mod binary;
 mod contribution;
 mod derive;
 mod histogram;

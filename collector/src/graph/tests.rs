@@ -736,6 +736,108 @@ fn json_round_trips_compactly() {
     assert!(err.contains("not in the list"), "{err}");
 }
 
+#[test]
+fn binary_form_round_trips_and_reads_old_json_rows() {
+    let mut g = contribution(&two_services(4, 429, r#","error":true,"throttle":true"#));
+    g.merge(&contribution(&eb_request(
+        3,
+        0.157,
+        200,
+        Some((0.076, 0.060)),
+    )));
+    for t in sample_traces() {
+        g.merge(&contribution(&t));
+    }
+    // Everything the form carries, including what these traces lack: an account, an alias, an
+    // edge type, and an edge whose endpoint is not a node.
+    let (a, b, c) = (
+        NodeKey::new("a", None),
+        NodeKey {
+            account_id: Some("123456789012".into()),
+            ..NodeKey::new("b", Some("AWS::Lambda::Function"))
+        },
+        NodeKey::new("c", Some("remote")),
+    );
+    g.nodes.insert(
+        a.clone(),
+        NodeStats {
+            records: 2,
+            ..NodeStats::default()
+        },
+    );
+    g.nodes.insert(
+        b.clone(),
+        NodeStats {
+            records: 1,
+            roots: 1,
+            ..NodeStats::default()
+        },
+    );
+    let mut e = EdgeStats {
+        records: 3,
+        edge_type: Some("link".into()),
+        ..EdgeStats::default()
+    };
+    e.aliases.insert(NodeKey::new("b-alias", Some("remote")), 2);
+    e.response_time.record_secs(1234.5);
+    g.edges.insert((a, b.clone()), e);
+    g.edges.insert(
+        (b, c.clone()),
+        EdgeStats {
+            records: 1,
+            ..EdgeStats::default()
+        },
+    );
+
+    let bytes = g.to_bytes();
+    let back = GraphContribution::from_bytes(&bytes).unwrap();
+    assert!(
+        !back.nodes.contains_key(&c),
+        "an edge endpoint without records is not a node"
+    );
+    assert_eq!(back, GraphContribution::from_json(&g.to_json()).unwrap());
+    assert_eq!(GraphContribution::from_stored(&bytes).unwrap(), back);
+    // Rows written before the binary form hold JSON text.
+    assert_eq!(
+        GraphContribution::from_stored(g.to_json().as_bytes()).unwrap(),
+        back
+    );
+    assert!(
+        bytes.len() * 2 < g.to_json().len(),
+        "{} bytes against {} of JSON",
+        bytes.len(),
+        g.to_json().len()
+    );
+    assert!(
+        GraphContribution::from_bytes(&GraphContribution::new().to_bytes())
+            .unwrap()
+            .is_empty()
+    );
+
+    // Damaged rows are errors, never panics or silently short values.
+    for cut in 0..bytes.len() {
+        assert!(
+            GraphContribution::from_bytes(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(
+        GraphContribution::from_bytes(&longer)
+            .unwrap_err()
+            .contains("after")
+    );
+    let mut flipped = bytes;
+    flipped[0] = b'x';
+    assert!(
+        GraphContribution::from_bytes(&flipped)
+            .unwrap_err()
+            .contains("format")
+    );
+    assert!(GraphContribution::from_stored(&[0xff, 0xfe]).is_err());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rendering: reference ids, Grafana's requirements.
 

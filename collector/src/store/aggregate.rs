@@ -23,7 +23,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cache::DocCache;
 use super::traces::{
-    add_terms, encode_terms, load_documents, now_secs, remove_terms, trace_id_column,
+    add_terms, encode_terms, load_documents, now_secs, remove_terms, stored_contribution,
+    trace_id_column,
 };
 use super::{BlockingWriter, Reply, StoreError};
 use crate::graph::{self, GraphContribution};
@@ -44,7 +45,8 @@ struct Settled {
     old: Option<(i64, GraphContribution)>,
     bucket: i64,
     contribution: GraphContribution,
-    contribution_json: String,
+    /// Its stored (binary) form.
+    contribution_bytes: Vec<u8>,
     id_time: i64,
     /// Filter-index terms of the trace (`filter::terms`), sorted.
     terms: Vec<i64>,
@@ -58,14 +60,6 @@ pub(crate) struct Aggregator {
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     cache: Arc<DocCache>,
-}
-
-fn decode(json: &str, what: &str) -> Result<GraphContribution, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 impl Aggregator {
@@ -171,7 +165,15 @@ impl Aggregator {
                 r.get::<_, Vec<u8>>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, Option<i64>>(3)?,
-                r.get::<_, Option<String>>(4)?,
+                match r.get_ref(4)? {
+                    rusqlite::types::ValueRef::Null => None,
+                    v => Some(stored_contribution(v, || {
+                        format!(
+                            "trace contribution of row {}",
+                            r.get::<_, i64>(0).unwrap_or(0)
+                        )
+                    })),
+                },
                 r.get::<_, i64>(5)?,
             ))
         })?;
@@ -205,7 +207,7 @@ impl Aggregator {
                 .0
                 .unwrap_or(f64::from(id.epoch_secs()));
             let old = match (bucket, old) {
-                (Some(b), Some(json)) => Some((b, decode(&json, "trace contribution")?)),
+                (Some(b), Some(old)) => Some((b, old?)),
                 _ => None,
             };
             settled.push(Settled {
@@ -213,7 +215,7 @@ impl Aggregator {
                 revision,
                 old,
                 bucket: (start / BUCKET_SECS as f64).floor() as i64 * BUCKET_SECS,
-                contribution_json: encode(&contribution)?,
+                contribution_bytes: contribution.to_bytes(),
                 contribution,
                 id_time,
                 terms,
@@ -230,14 +232,12 @@ fn bucket_mut<'a>(
     b: i64,
 ) -> Result<&'a mut GraphContribution, StoreError> {
     if let std::collections::hash_map::Entry::Vacant(e) = buckets.entry(b) {
-        let data: Option<String> = conn
-            .prepare_cached("SELECT data FROM graph_buckets WHERE bucket = ?1")?
-            .query_row([b], |r| r.get(0))
-            .optional()?;
-        let g = data.map_or_else(
-            || Ok(GraphContribution::default()),
-            |d| decode(&d, "graph bucket"),
-        )?;
+        let mut stmt = conn.prepare_cached("SELECT data FROM graph_buckets WHERE bucket = ?1")?;
+        let mut rows = stmt.query([b])?;
+        let g = match rows.next()? {
+            Some(r) => stored_contribution(r.get_ref(0)?, || format!("graph bucket {b}"))?,
+            None => GraphContribution::default(),
+        };
         e.insert(g);
     }
     buckets
@@ -284,7 +284,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<
             update.execute(params![
                 s.key,
                 s.revision,
-                s.contribution_json,
+                s.contribution_bytes,
                 s.bucket,
                 encode_terms(&s.terms)
             ])?;
@@ -300,7 +300,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<
         if g.is_empty() {
             del.execute([b])?;
         } else {
-            put.execute(params![b, encode(g)?])?;
+            put.execute(params![b, g.to_bytes()])?;
         }
     }
     Ok(applied)
@@ -357,9 +357,9 @@ mod tests {
         let conn = Connection::open(path).unwrap();
         let mut total = GraphContribution::default();
         let mut s = conn.prepare("SELECT data FROM graph_buckets").unwrap();
-        let rows = s.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        let rows = s.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap();
         for data in rows {
-            total.merge(&decode(&data.unwrap(), "bucket").unwrap());
+            total.merge(&GraphContribution::from_stored(&data.unwrap()).unwrap());
         }
         total
     }

@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::filter::Need;
+use crate::graph::GraphContribution;
 
 /// One validated document ready to store.
 #[derive(Debug, Clone)]
@@ -527,18 +528,37 @@ pub struct Candidates {
     pub exhausted: bool,
 }
 
-/// Graph buckets (minute start, contribution JSON) overlapping `[start, end)`.
+/// Graph buckets (minute start, contribution) overlapping `[start, end)`.
 pub fn load_buckets(
     conn: &Connection,
     start: f64,
     end: f64,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<(i64, GraphContribution)>, StoreError> {
     let first = (start / 60.0).floor() as i64 * 60;
     let mut stmt = conn.prepare_cached(
         "SELECT bucket, data FROM graph_buckets WHERE bucket >= ?1 AND bucket < ?2 ORDER BY bucket",
     )?;
-    let rows = stmt.query_map(params![first, end], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut rows = stmt.query(params![first, end])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let bucket: i64 = r.get(0)?;
+        let g = stored_contribution(r.get_ref(1)?, || format!("graph bucket {bucket}"))?;
+        out.push((bucket, g));
+    }
+    Ok(out)
+}
+
+/// A contribution read from a `graph_buckets` or `traces` column: the binary form, or the
+/// JSON text of rows written before it.
+pub fn stored_contribution(
+    value: rusqlite::types::ValueRef<'_>,
+    what: impl FnOnce() -> String,
+) -> Result<GraphContribution, StoreError> {
+    value
+        .as_bytes()
+        .map_err(|e| e.to_string())
+        .and_then(GraphContribution::from_stored)
+        .map_err(|e| StoreError::Corrupt(format!("{}: {e}", what())))
 }
 
 /// Deletes traces (and their documents and graph buckets) older than `retention`. Works in

@@ -28,7 +28,7 @@ mod parse;
 mod pushdown;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use ast::{
     Comparison, Filter, GroupKey, Keyword, NodeRef, Op, RootCauseKind, RootCauseLevel, Scope, Test,

@@ -680,7 +680,7 @@ fn fixture_traces() -> Vec<(AssembledTrace, fluoro_proto::api::TraceSummary)> {
 }
 
 /// Every captured document, grouped by trace (traces in first-seen order).
-fn fixture_docs() -> Vec<(TraceId, Vec<Segment>)> {
+pub(crate) fn fixture_docs() -> Vec<(TraceId, Vec<Segment>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
     let mut order: Vec<String> = Vec::new();
     let mut docs: std::collections::HashMap<String, Vec<Segment>> = Default::default();

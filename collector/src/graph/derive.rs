@@ -1,6 +1,6 @@
 //! Assembled trace → [`GraphContribution`], following spec §4.3.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use fluoro_proto::segment::Segment;
 
@@ -32,7 +32,8 @@ pub fn contribution(trace: &AssembledTrace) -> GraphContribution {
     let segments = &trace.segments;
 
     // Entity id → (index of the top-level segment holding it, the subsegment if it is one).
-    let mut owners: HashMap<&str, (usize, Option<&Segment>)> = HashMap::new();
+    let mut owners: HashMap<&str, (usize, Option<&Segment>)> =
+        HashMap::with_capacity(4 * segments.len());
     for (i, seg) in segments.iter().enumerate() {
         if let Some(id) = seg.id.as_deref() {
             owners.entry(id).or_insert((i, None));

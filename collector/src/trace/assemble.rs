@@ -18,9 +18,9 @@
 //! Nothing in a document is changed except its `subsegments` member; the inferred segments of
 //! [`super::inferred`] are appended at the end.
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
 
 use fluoro_proto::ids::TraceId;
 use fluoro_proto::segment::Segment;
@@ -31,6 +31,52 @@ use super::inferred;
 /// Assembles one trace from every top-level document the store holds for it (segments and
 /// independent subsegments, in any order, duplicates allowed).
 pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
+    if already_assembled(&docs) {
+        return finish(id, docs, Vec::new());
+    }
+    assemble_general(id, docs)
+}
+
+/// True when the documents are their own assembly: no independent subsegment, and no entity id
+/// occurring twice (top level or embedded, at any depth). Then every entity wins with its only
+/// occurrence, its children are the subsegments embedded in it in the order sent, and nothing
+/// is an orphan: rebuilding the trees would give the documents back unchanged. That is nearly
+/// every trace (each service sends its segment with its subsegments embedded), and skipping the
+/// rebuild halved assembly's cost in the aggregator (docs/benchmarks.md).
+pub(super) fn already_assembled(docs: &[Segment]) -> bool {
+    fn ids<'a>(seg: &'a Segment, out: &mut Vec<&'a str>) {
+        if let Some(id) = seg.id.as_deref() {
+            out.push(id);
+        }
+        for s in seg.subsegments.iter().flatten() {
+            ids(s, out);
+        }
+    }
+    if docs.iter().any(Segment::is_subsegment) {
+        return false;
+    }
+    let mut all = Vec::with_capacity(4 * docs.len());
+    for d in docs {
+        ids(d, &mut all);
+    }
+    all.sort_unstable();
+    all.windows(2).all(|w| w[0] != w[1])
+}
+
+/// The last steps of both paths: inferred segments appended, segments in order.
+fn finish(id: TraceId, mut segments: Vec<Segment>, orphans: Vec<Segment>) -> AssembledTrace {
+    let trace_id = id.to_string();
+    segments.extend(inferred::inferred_segments(&segments, &trace_id));
+    sort_segments(&mut segments);
+    AssembledTrace {
+        id,
+        segments,
+        orphans,
+    }
+}
+
+/// [`assemble`] for any input: every occurrence of every id, winners chosen, trees rebuilt.
+pub(super) fn assemble_general(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
     let arena = Arena::explode(docs);
     let mut b = Builder::new(&arena);
 
@@ -54,7 +100,7 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
         }
     }
     sort_occurrences(&arena, &mut roots);
-    let mut segments: Vec<Segment> = roots.into_iter().map(|r| b.build(r)).collect();
+    let segments: Vec<Segment> = roots.into_iter().map(|r| b.build(r)).collect();
 
     // Orphans: independent subsegments not reached from any segment. Each walks up its parent
     // chain through other unplaced entities, so that a chain of orphans nests as one tree.
@@ -88,16 +134,7 @@ pub fn assemble(id: TraceId, docs: Vec<Segment>) -> AssembledTrace {
         orphans.push(b.build(b.winner(root)));
     }
     sort_segments(&mut orphans);
-
-    let trace_id = id.to_string();
-    segments.extend(inferred::inferred_segments(&segments, &trace_id));
-    sort_segments(&mut segments);
-
-    AssembledTrace {
-        id,
-        segments,
-        orphans,
-    }
+    finish(id, segments, orphans)
 }
 
 /// One occurrence of an entity: a top-level document or an embedded subsegment.
@@ -337,7 +374,8 @@ impl<'a> Builder<'a> {
     /// Walks up from an unplaced entity through unplaced, known parents; returns the topmost.
     fn orphan_root(&self, id: &'a str) -> &'a str {
         let mut cur = id;
-        let mut walked = HashSet::from([id]);
+        let mut walked = HashSet::new();
+        walked.insert(id);
         while let Some(p) = self.parent_of(cur) {
             if !self.winners.contains_key(p) || self.placed.contains(p) || !walked.insert(p) {
                 break;

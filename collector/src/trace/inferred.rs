@@ -26,7 +26,7 @@
 //! named after the resource (a DynamoDB table node is named after its table, §4.2), others
 //! after the segment.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use fluoro_proto::ids::EntityId;
 use fluoro_proto::segment::{Aws, Segment};

@@ -23,7 +23,7 @@
 //! response time) is at least [`COVERAGE_THRESHOLD`]. Same `Services` grouping; entities carry
 //! `Coverage` and `Remote`.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use fluoro_proto::api::{
     ErrorRootCause, FaultRootCause, ResponseTimeRootCause, ResponseTimeRootCauseEntity, RootCause,

@@ -6,6 +6,7 @@ use fluoro_proto::ids::TraceId;
 use fluoro_proto::segment::Segment;
 use serde_json::{Value, json};
 
+use super::assemble::{already_assembled, assemble_general};
 use super::inferred::canonical_service;
 use super::{AssembledTrace, assemble, service_id, summarize};
 
@@ -45,8 +46,36 @@ fn with(mut v: Value, key: &str, val: Value) -> Value {
     v
 }
 
+/// Assembles `docs`, checking that the shortcut for traces that need no rebuilding (when it
+/// applies) gives what the general path gives.
 fn run(docs: &[Value]) -> AssembledTrace {
-    assemble(tid(), docs.iter().map(doc).collect())
+    let segs: Vec<Segment> = docs.iter().map(doc).collect();
+    let general = assemble_general(tid(), segs.clone());
+    let t = assemble(tid(), segs);
+    assert_eq!(t, general, "the shortcut differs from the general path");
+    t
+}
+
+#[test]
+fn shortcut_agrees_with_the_general_path_on_the_real_captures() {
+    // Every captured trace has independent subsegments (Node streams every subsegment, the
+    // Lambda function's subsegments hang under the facade), so whole traces take the general
+    // path; their segment documents alone (as a service sending embedded subsegments would
+    // store them) take the shortcut.
+    let mut shortcut = 0;
+    for (id, docs) in crate::filter::tests::fixture_docs() {
+        let segments: Vec<Segment> = docs
+            .iter()
+            .filter(|d| !d.is_subsegment())
+            .cloned()
+            .collect();
+        for docs in [docs, segments] {
+            shortcut += usize::from(already_assembled(&docs));
+            let general = assemble_general(id, docs.clone());
+            assert_eq!(assemble(id, docs), general, "trace {id}");
+        }
+    }
+    assert!(shortcut > 0, "no capture took the shortcut");
 }
 
 /// Every permutation of `docs` assembles to the same trace; returns it.

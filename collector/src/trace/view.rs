@@ -2,7 +2,7 @@
 //! depth, orphans included) with the segment it belongs to, its children, the segments
 //! downstream of it, and the trace's root segment.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use fluoro_proto::segment::Segment;
 
@@ -37,12 +37,14 @@ pub(super) struct View<'a> {
 
 impl<'a> View<'a> {
     pub(super) fn new(trace: &'a AssembledTrace) -> View<'a> {
+        // Sized for a few subsegments per document, so the maps rarely grow while filled.
+        let guess = 4 * (trace.segments.len() + trace.orphans.len());
         let mut v = View {
             trace,
-            entities: Vec::new(),
-            segment_entity: Vec::new(),
-            by_id: HashMap::new(),
-            downstream: HashMap::new(),
+            entities: Vec::with_capacity(guess),
+            segment_entity: Vec::with_capacity(trace.segments.len()),
+            by_id: HashMap::with_capacity(guess),
+            downstream: HashMap::with_capacity(trace.segments.len()),
             root: None,
             root_is_true: false,
         };

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::cache::DocCache;
 use super::traces::{
-    add_terms, encode_terms, load_documents, now_secs, remove_terms, stored_contribution,
+    TermRows, encode_terms, load_documents, now_secs, remove_terms, stored_contribution,
     trace_id_column,
 };
 use super::{BlockingWriter, Reply, StoreError};
@@ -250,6 +250,8 @@ fn bucket_mut<'a>(
 fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<usize, StoreError> {
     let mut buckets: HashMap<i64, GraphContribution> = HashMap::new();
     let mut applied = 0;
+    // The pass's new index rows, inserted together after the loop (old rows are removed in it).
+    let mut terms = TermRows::default();
     {
         let mut current = conn.prepare_cached(
             "SELECT revision, settled_revision, terms FROM traces WHERE trace_key = ?1",
@@ -276,7 +278,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<
                 continue;
             }
             remove_terms(conn, s.key, s.id_time, old_terms.as_deref())?;
-            add_terms(conn, s.key, s.id_time, &s.terms)?;
+            terms.push(s.key, s.id_time, &s.terms);
             if let Some((b, old)) = &s.old {
                 bucket_mut(&mut buckets, conn, *b)?.subtract(old);
             }
@@ -291,6 +293,7 @@ fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<
             applied += 1;
         }
     }
+    terms.insert(conn)?;
     let mut put = conn.prepare_cached(
         "INSERT INTO graph_buckets (bucket, data) VALUES (?1, ?2)
          ON CONFLICT (bucket) DO UPDATE SET data = excluded.data",

@@ -336,14 +336,53 @@ pub fn add_terms(
     id_time: i64,
     terms: &[i64],
 ) -> Result<(), StoreError> {
-    let mut ins = conn.prepare_cached(
-        "INSERT OR IGNORE INTO trace_terms (hour, term, id_time, trace_key)
-         VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for t in terms {
-        ins.execute(params![term_hour(id_time), t, id_time, key])?;
+    let mut rows = TermRows::default();
+    rows.push(key, id_time, terms);
+    rows.insert(conn)
+}
+
+/// Term-index rows of many traces, inserted together: sorted in index order, so that
+/// consecutive rows land on the same pages, and [`TermRows::CHUNK`] rows per statement, so
+/// that SQLite's per-statement work (bind, step, reset) is paid once per chunk. Row by row, the
+/// term inserts had been a sixth of the writer's time.
+#[derive(Debug, Default)]
+pub struct TermRows {
+    rows: Vec<[i64; 4]>,
+}
+
+impl TermRows {
+    /// Rows per multi-row `INSERT`.
+    const CHUNK: usize = 64;
+
+    /// Adds the rows of one trace.
+    pub fn push(&mut self, key: i64, id_time: i64, terms: &[i64]) {
+        let hour = term_hour(id_time);
+        self.rows
+            .extend(terms.iter().map(|&t| [hour, t, id_time, key]));
     }
-    Ok(())
+
+    /// Inserts every row (an existing row is left as it is).
+    pub fn insert(mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.rows.sort_unstable();
+        let mut chunks = self.rows.chunks_exact(Self::CHUNK);
+        if chunks.len() > 0 {
+            let values = vec!["(?, ?, ?, ?)"; Self::CHUNK].join(", ");
+            let mut many = conn.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO trace_terms (hour, term, id_time, trace_key) VALUES {values}"
+            ))?;
+            for chunk in chunks.by_ref() {
+                many.execute(rusqlite::params_from_iter(chunk.iter().flatten()))?;
+            }
+        }
+        let mut one = conn.prepare_cached(
+            "INSERT OR IGNORE INTO trace_terms (hour, term, id_time, trace_key)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for row in chunks.remainder() {
+            one.execute(rusqlite::params_from_iter(row))?;
+        }
+        Ok(())
+    }
 }
 
 /// Lists the traces in `[start, end)` that may match a filter whose index condition is `need`,
@@ -598,5 +637,43 @@ pub fn expire(conn: &mut Connection, retention: Duration) -> Result<usize, Store
         }
         tx.commit()?;
         total += keys.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn term_rows_insert_in_chunks_and_ignore_duplicates() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::schema::migrate(&mut conn).unwrap();
+        // Two full chunks and a remainder, over two hours, with one trace's rows twice.
+        let mut rows = TermRows::default();
+        let mut expected = Vec::new();
+        for key in 0..30_i64 {
+            let id_time = 7_000 + key * 200;
+            let terms: Vec<i64> = (0..5).map(|t| t * 1_000_003 - key).collect();
+            rows.push(key, id_time, &terms);
+            expected.extend(
+                terms
+                    .iter()
+                    .map(|&t| (id_time.div_euclid(3600), t, id_time, key)),
+            );
+        }
+        rows.push(3, 7_600, &[3 * 1_000_003 - 3]);
+        rows.insert(&conn).unwrap();
+        add_terms(&conn, 0, 7_000, &[-0, 42]).unwrap();
+        expected.push((1, 42, 7_000, 0));
+        expected.sort_unstable();
+        let mut stmt = conn
+            .prepare("SELECT hour, term, id_time, trace_key FROM trace_terms ORDER BY 1, 2, 3, 4")
+            .unwrap();
+        let stored: Vec<(i64, i64, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, expected);
     }
 }

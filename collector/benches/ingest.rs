@@ -129,7 +129,7 @@ fn bare(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
 /// the trace row's list of its terms), computed before the clock starts: every row the
 /// collector stores for these segments except the pre-aggregated graph statistics.
 fn bare_indexed(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
-    use fluoro_collector::store::traces::{add_terms, encode_terms};
+    use fluoro_collector::store::traces::{TermRows, encode_terms};
     let mut terms: std::collections::HashMap<TraceId, Vec<i64>> = Default::default();
     for trace in docs.chunk_by(|a, b| a.0 == b.0) {
         let segments = trace
@@ -148,17 +148,20 @@ fn bare_indexed(docs: &[(TraceId, EntityId, f64, String)]) -> f64 {
     let started = Instant::now();
     for chunk in rows.chunks(2_500) {
         let tx = conn.transaction().unwrap();
+        // As the aggregator inserts them: together, sorted, in multi-row statements.
+        let mut index = TermRows::default();
         for batch in chunk.chunks(BATCH) {
             for w in insert_documents(&tx, batch, now_secs()).unwrap() {
                 let trace = &batch[w.docs[0]].trace_id;
                 let t = &terms[trace];
-                add_terms(&tx, w.key, i64::from(trace.epoch_secs()), t).unwrap();
+                index.push(w.key, i64::from(trace.epoch_secs()), t);
                 tx.prepare_cached("UPDATE traces SET terms = ?2 WHERE trace_key = ?1")
                     .unwrap()
                     .execute(rusqlite::params![w.key, encode_terms(t)])
                     .unwrap();
             }
         }
+        index.insert(&tx).unwrap();
         tx.commit().unwrap();
     }
     let rate = rows.len() as f64 / started.elapsed().as_secs_f64();

@@ -214,6 +214,14 @@ async fn report_cache(addr: &str) {
         support::metric(addr, "fluoro_collector_aggregate_cache_misses_total").await,
         support::metric(addr, "fluoro_collector_aggregate_cache_full_total").await,
     );
+    let (docs, batches) = (
+        support::metric(addr, "fluoro_collector_documents_accepted_total").await,
+        support::metric(addr, "fluoro_collector_write_batches_total").await,
+    );
+    println!(
+        "writer: {batches} transactions, {:.0} documents each on average",
+        docs as f64 / batches.max(1) as f64
+    );
     println!(
         "aggregator: {} traces redone because they changed, {} computed again after being stored",
         support::metric(addr, "fluoro_collector_aggregate_changed_total").await,

@@ -240,9 +240,14 @@ impl GraphContribution {
     }
 
     /// Adds `other` into `self`.
+    ///
+    /// Keys are cloned only when new: merging trace contributions into a bucket that already
+    /// holds their nodes (nearly always) allocates nothing.
     pub fn merge(&mut self, other: &GraphContribution) {
         for (key, theirs) in &other.nodes {
-            let ours = self.nodes.entry(key.clone()).or_default();
+            let Some(ours) = entry(&mut self.nodes, key) else {
+                continue;
+            };
             ours.records = ours.records.saturating_add(theirs.records);
             ours.instrumented = ours.instrumented.saturating_add(theirs.instrumented);
             ours.roots = ours.roots.saturating_add(theirs.roots);
@@ -253,13 +258,16 @@ impl GraphContribution {
             ours.end = max_time(ours.end, theirs.end);
         }
         for (key, theirs) in &other.edges {
-            let ours = self.edges.entry(key.clone()).or_default();
+            let Some(ours) = entry(&mut self.edges, key) else {
+                continue;
+            };
             ours.records = ours.records.saturating_add(theirs.records);
             ours.counters.merge(&theirs.counters);
             ours.response_time.merge(&theirs.response_time);
             for (alias, n) in &theirs.aliases {
-                let c = ours.aliases.entry(alias.clone()).or_insert(0);
-                *c = c.saturating_add(*n);
+                if let Some(c) = entry(&mut ours.aliases, alias) {
+                    *c = c.saturating_add(*n);
+                }
             }
             if ours.edge_type.is_none() {
                 ours.edge_type.clone_from(&theirs.edge_type);
@@ -317,6 +325,18 @@ impl GraphContribution {
     pub fn from_json(s: &str) -> Result<GraphContribution, serde_json::Error> {
         serde_json::from_str(s)
     }
+}
+
+/// The value under `key`, inserted as its default (with a clone of `key`) when missing.
+/// (`None` cannot happen: the key is there after the insert.)
+fn entry<'m, K: Ord + Clone, V: Default>(
+    map: &'m mut BTreeMap<K, V>,
+    key: &K,
+) -> Option<&'m mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.clone(), V::default());
+    }
+    map.get_mut(key)
 }
 
 fn min_time(a: Option<f64>, b: Option<f64>) -> Option<f64> {

@@ -37,14 +37,18 @@ pub(super) fn inferred_segments(segments: &[Segment], trace_id: &str) -> Vec<Seg
         .iter()
         .filter_map(|s| s.parent_id.as_deref())
         .collect();
-    let mut taken: HashSet<String> = HashSet::new();
+    let mut ids: HashSet<&str> = HashSet::with_capacity(4 * segments.len());
     for s in segments {
         s.walk(&mut |e| {
-            if let Some(id) = &e.id {
-                taken.insert(id.clone());
+            if let Some(id) = e.id.as_deref() {
+                ids.insert(id);
             }
         });
     }
+    let mut taken = Taken {
+        ids,
+        derived: HashSet::new(),
+    };
     let mut out = Vec::new();
     for seg in segments {
         for sub in seg.subsegments.iter().flatten() {
@@ -89,10 +93,22 @@ pub(super) fn declares_traced(sub: &Segment) -> bool {
             == Some(true)
 }
 
-fn infer(call: &Segment, trace_id: &str, taken: &mut HashSet<String>) -> Option<Segment> {
+/// Ids in use in a trace: its entities' and those given to inferred segments so far.
+struct Taken<'a> {
+    ids: HashSet<&'a str>,
+    derived: HashSet<String>,
+}
+
+impl Taken<'_> {
+    fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id) || self.derived.contains(id)
+    }
+}
+
+fn infer(call: &Segment, trace_id: &str, taken: &mut Taken<'_>) -> Option<Segment> {
     let call_id = call.id.clone()?;
     let id = derive_id(&call_id, taken);
-    taken.insert(id.clone());
+    taken.derived.insert(id.clone());
     let mut aws = call.aws.as_deref().cloned();
     let (name, origin) = if call.namespace.as_deref() == Some("aws") {
         let given = call.name.clone().unwrap_or_default();
@@ -133,7 +149,7 @@ fn infer(call: &Segment, trace_id: &str, taken: &mut HashSet<String>) -> Option<
 
 /// A 16-hex id derived from the call's id: the same call always yields the same inferred id,
 /// never one already used in the trace.
-fn derive_id(call_id: &str, taken: &HashSet<String>) -> String {
+fn derive_id(call_id: &str, taken: &Taken<'_>) -> String {
     let seed = match EntityId::parse(call_id) {
         Ok(e) => e.get(),
         Err(_) => call_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {

@@ -1,6 +1,6 @@
 //! Segments and subsegments while they are open, and what happens when they close.
 //!
-//! An open entity is a [`Node`]: its ids, an `ended` flag and its document (a
+//! An open entity is a [`Node`]: its ids, its end time (also its `ended` flag) and its document (a
 //! `fluoro_proto::segment::Segment`) behind its own mutex. The nodes of one trace share a
 //! [`Trace`], which holds the closed subsegments until they can be sent with their segment (or
 //! streamed on their own) and counts the open ones. Locks are per entity and per trace: there
@@ -141,7 +141,6 @@ fn alloc(
         n.parent = parent;
         n.name = name;
         n.start = start;
-        *n.ended.get_mut() = false;
         *n.end.get_mut() = NOT_ENDED;
         let d = n.data.get_mut().unwrap_or_else(PoisonError::into_inner);
         // Emptied by the emitter; not when its job was dropped (queue full).
@@ -156,7 +155,6 @@ fn alloc(
         parent,
         name,
         start,
-        ended: AtomicBool::new(false),
         end: AtomicU64::new(NOT_ENDED),
         data: Mutex::new(Data::default()),
     })
@@ -181,6 +179,9 @@ struct TraceState {
     /// The segment has been handed to the emitter (or is a facade that is never sent): later
     /// subsegments go out on their own.
     emitted: bool,
+    /// Subsegments closed so far; `Trace::opened` minus this is how many are open. Counted
+    /// under the lock the closing already takes (a plain add, not an atomic one).
+    closed: usize,
 }
 
 /// What the entities of one trace share.
@@ -198,7 +199,8 @@ pub(crate) struct Trace {
     pub(crate) rule: Option<Arc<str>>,
     /// Where its nodes go back to once sent: the pool of the thread that began it.
     pub(crate) home: Weak<Returns>,
-    open: AtomicUsize,
+    /// Subsegments begun so far (the only atomic add per subsegment for the count).
+    opened: AtomicUsize,
     state: Mutex<TraceState>,
 }
 
@@ -220,11 +222,18 @@ impl Trace {
             rule: None,
             home: home(),
             incoming,
-            open: AtomicUsize::new(0),
+            opened: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
                 emitted: facade,
                 ..TraceState::default()
             }),
+        }
+    }
+
+    fn closed(&self, node: Arc<Node>) {
+        match node.parent {
+            None => self.segment_closed(node),
+            Some(_) => self.subsegment_closed(node),
         }
     }
 
@@ -233,7 +242,9 @@ impl Trace {
         if st.emitted {
             return;
         }
-        if self.open.load(Ordering::Acquire) == 0 {
+        // `closed` only moves under this lock and `opened` only grows: a subsegment begun
+        // after this load closes after the segment is sent, and is streamed on its own.
+        if self.opened.load(Ordering::Acquire) == st.closed {
             st.emitted = true;
             let subs = std::mem::take(&mut st.finished);
             drop(st);
@@ -251,7 +262,11 @@ impl Trace {
     fn subsegment_closed(&self, node: Arc<Node>) {
         let mut st = lock(&self.state);
         st.finished.push(node);
-        let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        st.closed += 1;
+        let open = self
+            .opened
+            .load(Ordering::Acquire)
+            .saturating_sub(st.closed);
         // Once the segment is sent (or is a Lambda facade, never sent), or when it holds too
         // many, closed subsegments go out on their own; their `parent_id` places them.
         let job = if st.emitted || st.finished.len() >= self.recorder.streaming_threshold {
@@ -293,10 +308,10 @@ pub(crate) struct Node {
     pub(crate) parent: Option<EntityId>,
     name: Cow<'static, str>,
     start: SystemTime,
-    ended: AtomicBool,
-    /// When it ended, in nanoseconds since the epoch (`NOT_ENDED` while open): an atomic
-    /// store instead of a lock when the guard drops. Written once by the thread that ends
-    /// it; the trace's lock or the emitter queue orders it before the emitter's read.
+    /// When it ended, in nanoseconds since the epoch (`NOT_ENDED` while open), which is also
+    /// the `ended` flag: an atomic store instead of a lock when the guard drops. Written once,
+    /// by the entity's only guard; the trace's lock or the emitter queue orders it before the
+    /// emitter's read.
     end: AtomicU64,
     data: Mutex<Data>,
 }
@@ -374,7 +389,7 @@ impl Node {
     /// A subsegment of `parent` (sampled traces only).
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
-        trace.open.fetch_add(1, Ordering::AcqRel);
+        trace.opened.fetch_add(1, Ordering::AcqRel);
         alloc(
             trace,
             rng::entity_id(),
@@ -393,19 +408,29 @@ impl Node {
     }
 
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.end.load(Ordering::Relaxed) != NOT_ENDED
     }
 
-    /// Ends the entity; `this` is the guard's reference, moved to the trace.
-    fn end(this: Arc<Self>) {
-        if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
+    /// Ends the entity. `this` is the guard's reference; `spare`, the reference the context
+    /// stack held (when the guard made it current), is the one moved to the trace, so that
+    /// no other reference count moves.
+    ///
+    /// Only the entity's guard ends it, once (guards are not `Clone`), so the flag is a load
+    /// and a store rather than an atomic swap.
+    fn end(this: Arc<Self>, spare: Option<Arc<Self>>) {
+        if this.is_ended() {
             return;
         }
         this.end.store(epoch_nanos(now()), Ordering::Release);
-        let trace = Arc::clone(&this.trace);
-        match this.parent {
-            None => trace.segment_closed(this),
-            Some(_) => trace.subsegment_closed(this),
+        if !this.trace.sampled {
+            return;
+        }
+        match spare {
+            Some(spare) if Arc::ptr_eq(&this, &spare) => this.trace.closed(spare),
+            _ => {
+                let trace = Arc::clone(&this.trace);
+                trace.closed(this);
+            }
         }
     }
 
@@ -571,9 +596,16 @@ impl Handle {
         }
     }
 
-    fn end(self) {
+    /// Ends the entity; `spare` is the context stack's reference to it, if it was current.
+    fn end(self, spare: Option<Handle>) {
         match self {
-            Handle::Sampled(n) => Node::end(n),
+            Handle::Sampled(n) => Node::end(
+                n,
+                match spare {
+                    Some(Handle::Sampled(s)) => Some(s),
+                    _ => None,
+                },
+            ),
             Handle::Unsampled(l) => l.ended.store(true, Ordering::Relaxed),
         }
     }
@@ -1076,10 +1108,12 @@ impl std::ops::Deref for EntityGuard {
 impl Drop for EntityGuard {
     fn drop(&mut self) {
         if let Some(h) = self.entity.handle.take() {
-            if self.current {
-                context::remove(&h);
-            }
-            h.end();
+            let spare = if self.current {
+                context::take(&h)
+            } else {
+                None
+            };
+            h.end(spare);
         }
     }
 }

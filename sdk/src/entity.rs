@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -22,14 +22,14 @@ use fluoro_proto::segment::{
 use serde::Serialize;
 use serde_json::Number;
 
+use crate::clock::{self, Anchor};
 use crate::context;
 use crate::emitter::{Finished, Job};
 
 use crate::recorder::Inner;
 use crate::rng;
 
-/// The wall clock, as read on the caller's thread: converted to epoch seconds only when the
-/// document is built (emitter thread).
+/// The wall clock (sampling bookkeeping; entities use [`clock`]).
 pub(crate) fn now() -> SystemTime {
     SystemTime::now()
 }
@@ -37,11 +37,10 @@ pub(crate) fn now() -> SystemTime {
 /// `Node::end` before the entity has ended.
 const NOT_ENDED: u64 = u64::MAX;
 
-/// A clock reading as nanoseconds since the epoch, for `Node::end` (readings before the
-/// epoch as 0, which is what `epoch_secs_f64` makes of them).
-fn epoch_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NOT_ENDED - 1))
+/// A raw clock reading for `Node::end` (never the `NOT_ENDED` marker).
+#[inline]
+fn end_ticks() -> u64 {
+    clock::ticks().min(NOT_ENDED - 1)
 }
 
 pub(crate) fn epoch_secs_f64(t: SystemTime) -> f64 {
@@ -126,7 +125,7 @@ fn alloc(
     id: EntityId,
     parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: SystemTime,
+    start: u64,
 ) -> Arc<Node> {
     let reused = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
@@ -199,6 +198,9 @@ pub(crate) struct Trace {
     pub(crate) rule: Option<Arc<str>>,
     /// Where its nodes go back to once sent: the pool of the thread that began it.
     pub(crate) home: Weak<Returns>,
+    /// The wall-clock time the segment began and the raw clock reading beside it: its
+    /// entities' raw readings become epoch times against it (see [`clock`]).
+    anchor: Anchor,
     /// Subsegments begun so far (the only atomic add per subsegment for the count).
     opened: AtomicUsize,
     state: Mutex<TraceState>,
@@ -221,6 +223,8 @@ impl Trace {
             upstream_parent: None,
             rule: None,
             home: home(),
+            // Unsampled traces are never written: no clock read.
+            anchor: if sampled { Anchor::now() } else { Anchor::NONE },
             incoming,
             opened: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
@@ -307,8 +311,10 @@ pub(crate) struct Node {
     /// `None` for the segment.
     pub(crate) parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: SystemTime,
-    /// When it ended, in nanoseconds since the epoch (`NOT_ENDED` while open), which is also
+    /// When it began: a raw [`clock`] reading, made an epoch time with the trace's anchor
+    /// when the document is built.
+    start: u64,
+    /// When it ended, a raw [`clock`] reading (`NOT_ENDED` while open), which is also
     /// the `ended` flag: an atomic store instead of a lock when the guard drops. Written once,
     /// by the entity's only guard; the trace's lock or the emitter queue orders it before the
     /// emitter's read.
@@ -377,8 +383,8 @@ impl Node {
         doc: Option<Box<Segment>>,
     ) -> Arc<Node> {
         let id = trace.segment_id;
-        // Unsampled segments are never written: no clock read.
-        let start = if trace.sampled { now() } else { UNIX_EPOCH };
+        // The segment begins when its trace's anchor was read.
+        let start = trace.anchor.ticks;
         let node = alloc(trace, id, None, name, start);
         if doc.is_some() {
             lock(&node.data).doc = doc;
@@ -395,7 +401,7 @@ impl Node {
             rng::entity_id(),
             Some(parent.id),
             crate::recorder::clean_name(name),
-            now(),
+            clock::ticks(),
         )
     }
 
@@ -403,7 +409,7 @@ impl Node {
     fn end_time(&self) -> Option<SystemTime> {
         match self.end.load(Ordering::Acquire) {
             NOT_ENDED => None,
-            n => Some(UNIX_EPOCH + Duration::from_nanos(n)),
+            t => Some(self.trace.anchor.at(t)),
         }
     }
 
@@ -421,7 +427,7 @@ impl Node {
         if this.is_ended() {
             return;
         }
-        this.end.store(epoch_nanos(now()), Ordering::Release);
+        this.end.store(end_ticks(), Ordering::Release);
         if !this.trace.sampled {
             return;
         }
@@ -439,7 +445,7 @@ impl Node {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
-        doc.start_time = timestamp(epoch_secs_f64(self.start));
+        doc.start_time = timestamp(epoch_secs_f64(self.trace.anchor.at(self.start)));
         doc.end_time = end.map(epoch_secs_f64).and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);

@@ -322,8 +322,9 @@ pub(crate) struct Node {
     data: Mutex<Data>,
 }
 
+/// What an open entity stages: taken out whole by the emitter thread once it has closed.
 #[derive(Debug, Default)]
-struct Data {
+pub(crate) struct Data {
     annotations: Staged,
     doc: Option<Box<Segment>>,
 }
@@ -362,6 +363,10 @@ impl Staged {
 
     fn is_empty(&self) -> bool {
         self.inline[0].is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Annotation> {
+        self.inline.iter().flatten().chain(&self.more)
     }
 
     fn drain(self) -> impl Iterator<Item = Annotation> {
@@ -491,13 +496,78 @@ impl Node {
 
     /// The closed subsegment's document. Called once, on the emitter thread.
     pub(crate) fn take_finished(&self) -> Option<Finished> {
-        let parent = self.parent?;
-        let data = std::mem::take(&mut *lock(&self.data));
+        let data = self.take_data();
+        self.finish(data)
+    }
+
+    /// The closed entity's staged data, leaving the node empty. Called once, on the emitter
+    /// thread.
+    pub(crate) fn take_data(&self) -> Data {
+        std::mem::take(&mut *lock(&self.data))
+    }
+
+    /// The closed subsegment's document from its data (`take_data`).
+    pub(crate) fn finish(&self, data: Data) -> Option<Finished> {
         Some(Finished {
             id: self.id,
-            parent,
+            parent: self.parent?,
             doc: self.build(data, self.end_time()),
         })
+    }
+
+    /// Writes the closed subsegment's document as JSON straight into `out`, without building
+    /// a `Segment`, when it is plain: only what the hot path stages (id, name, times,
+    /// annotations; the default `namespace`), no other member set. The same members and
+    /// values as `build` then `serde_json` (test `plain_json_matches_the_built_document`).
+    /// False, with nothing written, for anything else.
+    pub(crate) fn write_plain(&self, data: &Data, out: &mut Vec<u8>) -> bool {
+        if data.doc.is_some() || self.parent.is_none() {
+            return false;
+        }
+        let start = timestamp(epoch_secs_f64(self.trace.anchor.at(self.start)));
+        let end = self.end_time().map(epoch_secs_f64).and_then(timestamp);
+        let (Some(start), Some(end)) = (start, end) else {
+            return false;
+        };
+        let mark = out.len();
+        let ok = self
+            .write_plain_json(&start, &end, &data.annotations, out)
+            .is_ok();
+        if !ok {
+            out.truncate(mark);
+        }
+        ok
+    }
+
+    fn write_plain_json(
+        &self,
+        start: &Timestamp,
+        end: &Timestamp,
+        annotations: &Staged,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Box<dyn Error>> {
+        use std::io::Write as _;
+        write!(out, "{{\"id\":\"{}\",\"name\":", self.id)?;
+        serde_json::to_writer(&mut *out, &*self.name)?;
+        out.extend_from_slice(b",\"start_time\":");
+        serde_json::to_writer(&mut *out, start)?;
+        out.extend_from_slice(b",\"end_time\":");
+        serde_json::to_writer(&mut *out, end)?;
+        out.extend_from_slice(b",\"namespace\":\"local\"");
+        if !annotations.is_empty() {
+            out.extend_from_slice(b",\"annotations\":{");
+            for (i, (k, v)) in annotations.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, &**k)?;
+                out.push(b':');
+                v.write_json(out)?;
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+        Ok(())
     }
 
     /// A copy of the document as it is now, marked in progress.
@@ -647,6 +717,20 @@ impl StagedValue {
                 StagedValue(Repr::Short { len, bytes })
             }
             _ => StagedValue::value(AnnotationValue::String(s.to_owned())),
+        }
+    }
+
+    /// The value as JSON, as its `AnnotationValue` would be written.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match &self.0 {
+            Repr::Value(v) => serde_json::to_writer(out, v),
+            Repr::Short { len, bytes } => {
+                let b = &bytes[..usize::from(*len)];
+                match std::str::from_utf8(b) {
+                    Ok(s) => serde_json::to_writer(out, s),
+                    Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(b)),
+                }
+            }
         }
     }
 
@@ -1193,18 +1277,66 @@ mod tests {
     use crate::config::{DaemonAddress, EnvConfig};
     use crate::sampling::LocalRules;
 
-    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
-    #[test]
-    fn sent_nodes_come_back_and_are_reused() {
-        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rec = crate::Recorder::builder("pool")
+    fn always(sink: &std::net::UdpSocket) -> crate::Recorder {
+        crate::Recorder::builder("pool")
             .env(EnvConfig::from_lookup(|_| None))
             .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
             .sampling_rules(
                 LocalRules::from_json(r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#)
                     .unwrap(),
             )
-            .build();
+            .build()
+    }
+
+    /// The emitter's direct JSON for plain subsegments says what `build` + serde says.
+    #[test]
+    fn plain_json_matches_the_built_document() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = always(&sink);
+        let _seg = rec.begin_segment("plain");
+        let node =
+            |g: &EntityGuard| Arc::clone(g.handle().as_ref().and_then(Handle::recording).unwrap());
+        let sub = crate::begin_subsegment("a\\b/c \u{e9}t\u{e9}");
+        sub.annotate("short", "c-42");
+        sub.annotate("long", "x\"y\\z\n".repeat(8).as_str());
+        sub.annotate("edge", "\u{e9}".repeat(11).as_str());
+        sub.annotate("n", 3);
+        sub.annotate("f", 2.5);
+        sub.annotate("b", true);
+        sub.annotate("n", -4);
+        let n = node(&sub);
+        drop(sub);
+        let data = n.take_data();
+        let built = n.build(
+            Data {
+                annotations: data.annotations.clone(),
+                doc: None,
+            },
+            n.end_time(),
+        );
+        let mut out = b"prefix".to_vec();
+        assert!(n.write_plain(&data, &mut out));
+        let plain: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
+        assert_eq!(plain, serde_json::to_value(&built).unwrap());
+        assert_eq!(plain["annotations"]["n"], -4);
+        assert_eq!(plain["annotations"].as_object().unwrap().len(), 6);
+
+        // Anything beyond the staged members is not plain: nothing written.
+        let other = crate::begin_subsegment("other");
+        other.mark_error();
+        let n = node(&other);
+        drop(other);
+        let data = n.take_data();
+        let mut out = Vec::new();
+        assert!(!n.write_plain(&data, &mut out));
+        assert!(out.is_empty());
+    }
+
+    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
+    #[test]
+    fn sent_nodes_come_back_and_are_reused() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = always(&sink);
         let ptr =
             |g: &EntityGuard| Arc::as_ptr(g.handle().as_ref().and_then(Handle::recording).unwrap());
         let mut first = Vec::new();

@@ -13,7 +13,7 @@
 //! Nothing here depends on the rest of the crate.
 
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
 
@@ -30,80 +30,97 @@ pub(crate) fn ticks() -> u64 {
     clock().raw()
 }
 
-/// A wall-clock time and the raw reading taken with it.
+/// A wall-clock time (nanoseconds since the epoch) and the raw reading taken with it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Anchor {
-    pub(crate) wall: SystemTime,
+    /// The wall clock; a time before the epoch reads as 0.
+    pub(crate) wall_nanos: u64,
     pub(crate) ticks: u64,
 }
 
 impl Anchor {
     /// An anchor for entities that are never written (unsampled): no clock read.
     pub(crate) const NONE: Anchor = Anchor {
-        wall: SystemTime::UNIX_EPOCH,
+        wall_nanos: 0,
         ticks: 0,
     };
 
     /// Now.
     pub(crate) fn now() -> Anchor {
         let ticks = ticks();
-        Anchor {
-            wall: SystemTime::now(),
-            ticks,
+        let wall_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Anchor { wall_nanos, ticks }
+    }
+
+    /// Nanoseconds since the epoch at raw reading `t` (readings before the anchor too),
+    /// saturating at 0 and `u64::MAX` (the year 2554).
+    pub(crate) fn epoch_nanos(&self, t: u64) -> u64 {
+        let c = clock();
+        if t >= self.ticks {
+            self.wall_nanos
+                .saturating_add(c.delta_as_nanos(self.ticks, t))
+        } else {
+            self.wall_nanos
+                .saturating_sub(c.delta_as_nanos(t, self.ticks))
         }
     }
 
-    /// The wall-clock time of raw reading `t` (readings before the anchor too). Never
-    /// panics: a time that cannot be represented is the anchor's own.
-    pub(crate) fn at(&self, t: u64) -> SystemTime {
-        let c = clock();
-        if t >= self.ticks {
-            self.wall.checked_add(c.delta(self.ticks, t))
-        } else {
-            self.wall.checked_sub(c.delta(t, self.ticks))
-        }
-        .unwrap_or(self.wall)
+    /// Microseconds since the epoch at raw reading `t`, rounded to the nearest (the
+    /// resolution documents carry, as the Python SDK writes them).
+    pub(crate) fn epoch_micros(&self, t: u64) -> u64 {
+        self.epoch_nanos(t).saturating_add(500) / 1000
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
+    use std::time::Duration;
 
     use super::*;
+
+    fn wall_nanos() -> u64 {
+        u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        )
+        .unwrap()
+    }
 
     #[test]
     fn readings_convert_in_order_and_measure_elapsed_time() {
         let a = Anchor::now();
-        let wall_before = SystemTime::now();
+        let wall_before = wall_nanos();
         let t1 = ticks();
         std::thread::sleep(Duration::from_millis(30));
         let t2 = ticks();
-        let wall_after = SystemTime::now();
-        let (s, e) = (a.at(t1), a.at(t2));
-        assert!(a.at(a.ticks) == a.wall);
-        assert!(s >= a.wall && e >= s);
-        let d = e.duration_since(s).unwrap();
-        let wall = wall_after.duration_since(wall_before).unwrap();
-        assert!(d >= Duration::from_millis(30), "{d:?}");
+        let wall_after = wall_nanos();
+        let (s, e) = (a.epoch_nanos(t1), a.epoch_nanos(t2));
+        assert_eq!(a.epoch_nanos(a.ticks), a.wall_nanos);
+        assert!(s >= a.wall_nanos && e >= s);
+        let wall = wall_after - wall_before;
+        assert!(e - s >= 30_000_000, "{}", e - s);
         // The counter's elapsed time agrees with the wall clock's (which brackets it).
-        assert!(d <= wall + Duration::from_millis(1), "{d:?} vs {wall:?}");
+        assert!(e - s <= wall + 1_000_000, "{} vs {wall}", e - s);
         // Converted times stay close to the wall clock read beside them.
-        let off = e.duration_since(wall_before).unwrap();
-        assert!(off <= wall + Duration::from_millis(1));
+        assert!(e.abs_diff(wall_after) <= 1_000_000);
+        assert_eq!(a.epoch_micros(t2), (e + 500) / 1000);
     }
 
     #[test]
     fn extreme_readings_do_not_panic() {
         let a = Anchor::now();
-        let _ = a.at(0);
-        let _ = a.at(u64::MAX);
+        let _ = a.epoch_micros(0);
+        let _ = a.epoch_micros(u64::MAX);
         let e = Anchor {
-            wall: UNIX_EPOCH,
+            wall_nanos: u64::MAX - 1,
             ticks: u64::MAX / 2,
         };
-        let _ = e.at(0);
-        let _ = e.at(u64::MAX);
-        assert_eq!(Anchor::NONE.at(0), UNIX_EPOCH);
+        assert!(e.epoch_micros(0) <= e.epoch_micros(u64::MAX));
+        assert_eq!(e.epoch_micros(u64::MAX), u64::MAX / 1000);
+        assert_eq!(Anchor::NONE.epoch_nanos(0), 0);
     }
 }

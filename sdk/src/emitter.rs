@@ -19,7 +19,7 @@ use fluoro_proto::frame;
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::Segment;
 
-use crate::entity::{Data, Node, Returns};
+use crate::entity::{Node, Returns};
 
 /// How long the emitter thread sleeps when its queue is empty.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -259,17 +259,15 @@ impl Worker {
                     subs,
                 } => {
                     let mut doc = segment.take_segment();
-                    let data: Vec<Data> = subs.iter().map(|n| n.take_data()).collect();
                     // Common case first: every subsegment a plain direct child, the whole in
                     // one datagram, written without building their documents.
                     let flat = subs.iter().all(|n| n.parent == Some(segment_id));
-                    if !(flat && self.send_flat(&doc, &subs, &data)) {
-                        let finished = subs
-                            .iter()
-                            .zip(data)
-                            .filter_map(|(n, d)| n.finish(d))
-                            .collect();
-                        let orphans = assemble(segment_id, &mut doc, finished);
+                    if flat && self.send_flat(&doc, &subs) {
+                        for n in &subs {
+                            n.clear_plain();
+                        }
+                    } else {
+                        let orphans = assemble(segment_id, &mut doc, finished(&subs));
                         self.send_fitting(doc, trace_id, None);
                         self.stream(trace_id, orphans);
                     }
@@ -332,11 +330,11 @@ impl Worker {
         }
     }
 
-    /// Sends the segment `doc` with `subs` (its direct children, their taken `data`) embedded,
+    /// Sends the segment `doc` with `subs` (its direct children) embedded,
     /// each subsegment written straight as JSON (`Node::write_plain`). False, with nothing
     /// sent, when one of them is not plain or the whole does not fit in one datagram: the
     /// caller then builds the documents and sends them the general way.
-    fn send_flat(&mut self, doc: &Segment, subs: &[Arc<Node>], data: &[Data]) -> bool {
+    fn send_flat(&mut self, doc: &Segment, subs: &[Arc<Node>]) -> bool {
         if doc.subsegments.is_some() {
             return false;
         }
@@ -354,11 +352,11 @@ impl Worker {
             }
             self.buf.pop();
             self.buf.extend_from_slice(b",\"subsegments\":[");
-            for (i, (n, d)) in subs.iter().zip(data).enumerate() {
+            for (i, n) in subs.iter().enumerate() {
                 if i > 0 {
                     self.buf.push(b',');
                 }
-                if !n.write_plain(d, &mut self.buf) || self.buf.len() > frame::MAX_UDP_PAYLOAD {
+                if !n.write_plain(&mut self.buf) || self.buf.len() > frame::MAX_UDP_PAYLOAD {
                     return false;
                 }
             }

@@ -365,6 +365,17 @@ impl Staged {
         self.inline[0].is_none()
     }
 
+    /// Drops every annotation, writing only the slots in use.
+    fn clear(&mut self) {
+        for slot in &mut self.inline {
+            if slot.is_none() {
+                break;
+            }
+            *slot = None;
+        }
+        self.more.clear();
+    }
+
     fn iter(&self) -> impl Iterator<Item = &Annotation> {
         self.inline.iter().flatten().chain(&self.more)
     }
@@ -374,9 +385,50 @@ impl Staged {
     }
 }
 
-fn timestamp(secs: f64) -> Option<Timestamp> {
-    // Microsecond resolution, as the Python SDK writes.
-    Timestamp::from_secs_f64((secs * 1e6).round() / 1e6)
+/// Microseconds since the epoch as a document's timestamp (microsecond resolution, as the
+/// Python SDK writes).
+fn timestamp(micros: u64) -> Option<Timestamp> {
+    // Exact below 2^53 microseconds (the year 2255); the division is correctly rounded, so
+    // this is the number `write_micros` writes in decimal.
+    #[allow(clippy::cast_precision_loss)]
+    Timestamp::from_secs_f64(micros as f64 / 1e6)
+}
+
+/// `micros` as epoch seconds in decimal, the same number as `timestamp(micros)`.
+fn write_micros(out: &mut Vec<u8>, micros: u64) {
+    push_decimal(out, micros / 1_000_000);
+    out.push(b'.');
+    let mut frac = micros % 1_000_000;
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + u8::try_from(frac % 10).unwrap_or(0);
+        frac /= 10;
+    }
+    let keep = digits.iter().rposition(|&d| d != b'0').map_or(1, |i| i + 1);
+    out.extend_from_slice(&digits[..keep]);
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
+fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let v = id.get();
+    for i in (0..16).rev() {
+        out.push(HEX[usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0)]);
+    }
 }
 
 impl Node {
@@ -410,11 +462,16 @@ impl Node {
         )
     }
 
-    /// When the entity ended, `None` while open.
-    fn end_time(&self) -> Option<SystemTime> {
+    /// When the entity began, in microseconds since the epoch.
+    fn start_micros(&self) -> u64 {
+        self.trace.anchor.epoch_micros(self.start)
+    }
+
+    /// When the entity ended, in microseconds since the epoch; `None` while open.
+    fn end_micros(&self) -> Option<u64> {
         match self.end.load(Ordering::Acquire) {
             NOT_ENDED => None,
-            t => Some(self.trace.anchor.at(t)),
+            t => Some(self.trace.anchor.epoch_micros(t)),
         }
     }
 
@@ -446,12 +503,12 @@ impl Node {
     }
 
     /// The document from the staged data.
-    fn build(&self, data: Data, end: Option<SystemTime>) -> Segment {
+    fn build(&self, data: Data, end: Option<u64>) -> Segment {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
-        doc.start_time = timestamp(epoch_secs_f64(self.trace.anchor.at(self.start)));
-        doc.end_time = end.map(epoch_secs_f64).and_then(timestamp);
+        doc.start_time = timestamp(self.start_micros());
+        doc.end_time = end.and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {
@@ -491,7 +548,7 @@ impl Node {
     /// The closed segment's document. Called once, on the emitter thread.
     pub(crate) fn take_segment(&self) -> Segment {
         let data = std::mem::take(&mut *lock(&self.data));
-        self.build(data, self.end_time())
+        self.build(data, self.end_micros())
     }
 
     /// The closed subsegment's document. Called once, on the emitter thread.
@@ -511,7 +568,7 @@ impl Node {
         Some(Finished {
             id: self.id,
             parent: self.parent?,
-            doc: self.build(data, self.end_time()),
+            doc: self.build(data, self.end_micros()),
         })
     }
 
@@ -519,19 +576,19 @@ impl Node {
     /// a `Segment`, when it is plain: only what the hot path stages (id, name, times,
     /// annotations; the default `namespace`), no other member set. The same members and
     /// values as `build` then `serde_json` (test `plain_json_matches_the_built_document`).
-    /// False, with nothing written, for anything else.
-    pub(crate) fn write_plain(&self, data: &Data, out: &mut Vec<u8>) -> bool {
+    /// False, with nothing written, for anything else. The node keeps its data (see
+    /// `clear_plain`).
+    pub(crate) fn write_plain(&self, out: &mut Vec<u8>) -> bool {
+        let data = lock(&self.data);
         if data.doc.is_some() || self.parent.is_none() {
             return false;
         }
-        let start = timestamp(epoch_secs_f64(self.trace.anchor.at(self.start)));
-        let end = self.end_time().map(epoch_secs_f64).and_then(timestamp);
-        let (Some(start), Some(end)) = (start, end) else {
+        let Some(end) = self.end_micros() else {
             return false;
         };
         let mark = out.len();
         let ok = self
-            .write_plain_json(&start, &end, &data.annotations, out)
+            .write_plain_json(self.start_micros(), end, &data.annotations, out)
             .is_ok();
         if !ok {
             out.truncate(mark);
@@ -541,18 +598,19 @@ impl Node {
 
     fn write_plain_json(
         &self,
-        start: &Timestamp,
-        end: &Timestamp,
+        start: u64,
+        end: u64,
         annotations: &Staged,
         out: &mut Vec<u8>,
-    ) -> Result<(), Box<dyn Error>> {
-        use std::io::Write as _;
-        write!(out, "{{\"id\":\"{}\",\"name\":", self.id)?;
+    ) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":\"");
+        push_hex_id(out, self.id);
+        out.extend_from_slice(b"\",\"name\":");
         serde_json::to_writer(&mut *out, &*self.name)?;
         out.extend_from_slice(b",\"start_time\":");
-        serde_json::to_writer(&mut *out, start)?;
+        write_micros(out, start);
         out.extend_from_slice(b",\"end_time\":");
-        serde_json::to_writer(&mut *out, end)?;
+        write_micros(out, end);
         out.extend_from_slice(b",\"namespace\":\"local\"");
         if !annotations.is_empty() {
             out.extend_from_slice(b",\"annotations\":{");
@@ -560,7 +618,14 @@ impl Node {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, &**k)?;
+                if valid_annotation_key(k) {
+                    // Letters, digits and `_`: nothing to escape.
+                    out.push(b'"');
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'"');
+                } else {
+                    serde_json::to_writer(&mut *out, &**k)?;
+                }
                 out.push(b':');
                 v.write_json(out)?;
             }
@@ -568,6 +633,12 @@ impl Node {
         }
         out.push(b'}');
         Ok(())
+    }
+
+    /// Empties a node whose document `write_plain` wrote and the emitter sent (emitter
+    /// thread), so that its reuse has nothing to reset.
+    pub(crate) fn clear_plain(&self) {
+        lock(&self.data).annotations.clear();
     }
 
     /// A copy of the document as it is now, marked in progress.
@@ -1306,16 +1377,9 @@ mod tests {
         sub.annotate("n", -4);
         let n = node(&sub);
         drop(sub);
-        let data = n.take_data();
-        let built = n.build(
-            Data {
-                annotations: data.annotations.clone(),
-                doc: None,
-            },
-            n.end_time(),
-        );
         let mut out = b"prefix".to_vec();
-        assert!(n.write_plain(&data, &mut out));
+        assert!(n.write_plain(&mut out));
+        let built = n.build(n.take_data(), n.end_micros());
         let plain: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
         assert_eq!(plain, serde_json::to_value(&built).unwrap());
         assert_eq!(plain["annotations"]["n"], -4);
@@ -1326,9 +1390,8 @@ mod tests {
         other.mark_error();
         let n = node(&other);
         drop(other);
-        let data = n.take_data();
         let mut out = Vec::new();
-        assert!(!n.write_plain(&data, &mut out));
+        assert!(!n.write_plain(&mut out));
         assert!(out.is_empty());
     }
 

@@ -300,10 +300,11 @@ impl Trace {
 
 /// One open segment or subsegment.
 ///
-/// What the hot path touches is staged here in cheap form (name, start and end as floats,
-/// annotations as a small list); the rest of the document (`http`, `aws`, metadata, cause,
-/// ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The full document is
-/// built once, when the entity is sent: on the emitter thread for subsegments.
+/// What the hot path touches is staged here in cheap form (name, start and end as raw clock
+/// readings, annotations as a small list); the rest of the document (`http`, `aws`, metadata,
+/// cause, ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The document is
+/// built (or, for a plain subsegment, written straight as JSON) once, when the entity is
+/// sent: on the emitter thread for subsegments.
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) trace: Arc<Trace>,

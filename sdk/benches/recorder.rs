@@ -5,6 +5,11 @@
 //!   spread over its subsegments; the emitter thread sends each segment as one datagram);
 //! - `fluoro/subsegment_sampled_streamed`: the same inside one segment that never ends, so
 //!   every subsegment is streamed as its own datagram;
+//! - `fluoro/subsegment_sampled_all_sent`: `fluoro/subsegment_sampled` with a queue long
+//!   enough for every segment of the timed batch and the wait until the emitter thread has sent
+//!   them all (`flush`) inside the timing: nothing is dropped, the emitter's whole work is in
+//!   the figure (in `fluoro/subsegment_sampled` a full queue drops segments whenever the emitter
+//!   falls behind; the bench prints how many);
 //! - `fluoro/subsegment_sampled_caller_only`: `fluoro/subsegment_sampled` with a queue of one
 //!   job, so nearly every segment is refused by the full queue and the emitter thread sends
 //!   almost nothing: what the caller's thread alone pays (a diagnostic, not the target's
@@ -20,7 +25,7 @@
 #![allow(clippy::print_stderr)] // a bench reports what the emitter counted
 
 use std::net::UdpSocket;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fluoro_sdk::config::{DEFAULT_QUEUE_CAPACITY, DaemonAddress, EnvConfig};
@@ -33,6 +38,10 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 
 /// Subsegments per segment in `fluoro/subsegment_sampled`.
 const PER_SEGMENT: u64 = 20;
+
+/// Subsegments per recorder in `fluoro/subsegment_sampled_all_sent` (bounds the memory the
+/// queued segments hold).
+const ALL_SENT_CHUNK: u64 = 100_000;
 
 #[derive(Debug)]
 struct VoidExporter;
@@ -88,6 +97,37 @@ fn bench(c: &mut Criterion) {
         // its begin and end are in the timed loop, spread over its subsegments.
         b.iter_custom(|iters| segments_of_subsegments(&always, iters));
     });
+    let st = always.stats();
+    eprintln!(
+        "fluoro/subsegment_sampled: the emitter sent {} segments, the full queue dropped {}",
+        st.sent, st.dropped_queue_full
+    );
+    let (mut all_sent, mut all_dropped) = (0, 0);
+    g.bench_function("fluoro/subsegment_sampled_all_sent", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(ALL_SENT_CHUNK);
+                left -= n;
+                let queue = usize::try_from(n / PER_SEGMENT + 2).unwrap();
+                let rec = recorder(&sink, always_json, queue);
+                let start = Instant::now();
+                segments_of_subsegments(&rec, n);
+                let flushed = rec.flush(Duration::from_secs(60));
+                total += start.elapsed();
+                assert!(flushed, "the emitter did not finish within 60 s");
+                let st = rec.stats();
+                all_sent += st.sent;
+                all_dropped += st.dropped_queue_full;
+            }
+            total
+        });
+    });
+    eprintln!(
+        "fluoro/subsegment_sampled_all_sent: the emitter sent {all_sent} segments, the full queue dropped {all_dropped}"
+    );
+    let before = always.stats();
     g.bench_function("fluoro/subsegment_sampled_caller_only", |b| {
         b.iter_custom(|iters| segments_of_subsegments(&always_queue1, iters));
     });
@@ -160,8 +200,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
     let st = always.stats();
     eprintln!(
-        "fluoro emitter: sent {} datagrams, dropped {} jobs (queue full), streamed {}",
-        st.sent, st.dropped_queue_full, st.streamed
+        "fluoro/subsegment_sampled_streamed: the emitter sent {} datagrams ({} subsegments streamed), the full queue dropped {} jobs",
+        st.sent - before.sent,
+        st.streamed - before.streamed,
+        st.dropped_queue_full - before.dropped_queue_full
     );
 }
 

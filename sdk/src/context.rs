@@ -74,16 +74,23 @@ pub(crate) fn push(node: &Handle) {
 
 /// Removes `node` from the current stack (wherever it is; normally the top).
 pub(crate) fn remove(node: &Handle) {
+    drop(take(node));
+}
+
+/// Removes `node` from the current stack and returns the stack's reference to it (the
+/// caller ending the entity reuses it instead of dropping one reference and taking another).
+pub(crate) fn take(node: &Handle) -> Option<Handle> {
     with_stack(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            // Normally the top: pop it without shifting anything.
-            if s.last().is_some_and(|n| n.ptr_eq(node)) {
-                s.pop();
-            } else if let Some(i) = s.iter().rposition(|n| n.ptr_eq(node)) {
-                s.remove(i);
-            }
+        let mut s = s.try_borrow_mut().ok()?;
+        // Normally the top: pop it without shifting anything.
+        if s.last().is_some_and(|n| n.ptr_eq(node)) {
+            s.pop()
+        } else {
+            let i = s.iter().rposition(|n| n.ptr_eq(node))?;
+            Some(s.remove(i))
         }
-    });
+    })
+    .flatten()
 }
 
 /// Runs `fut` with `node` as its current entity (a new task-local scope).

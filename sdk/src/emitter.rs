@@ -259,11 +259,20 @@ impl Worker {
                     subs,
                 } => {
                     let mut doc = segment.take_segment();
-                    let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                    // Common case first: every subsegment a plain direct child, the whole in
+                    // one datagram, written without building their documents.
+                    let flat = subs.iter().all(|n| n.parent == Some(segment_id));
+                    if flat && self.send_flat(&doc, &subs) {
+                        for n in &subs {
+                            n.clear_plain();
+                        }
+                    } else {
+                        let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                        self.send_fitting(doc, trace_id, None);
+                        self.stream(trace_id, orphans);
+                    }
                     let home = segment.trace.home.clone();
                     Returns::give(&home, std::iter::once(segment).chain(subs));
-                    self.send_fitting(doc, trace_id, None);
-                    self.stream(trace_id, orphans);
                 }
                 Job::Stream { trace_id, subs } => {
                     let docs = finished(&subs);
@@ -319,6 +328,45 @@ impl Worker {
                 self.send_fitting(doc, trace_id, Some(parent));
             }
         }
+    }
+
+    /// Sends the segment `doc` with `subs` (its direct children) embedded,
+    /// each subsegment written straight as JSON (`Node::write_plain`). False, with nothing
+    /// sent, when one of them is not plain or the whole does not fit in one datagram: the
+    /// caller then builds the documents and sends them the general way.
+    fn send_flat(&mut self, doc: &Segment, subs: &[Arc<Node>]) -> bool {
+        if doc.subsegments.is_some() {
+            return false;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(frame::HEADER);
+        self.buf.push(b'\n');
+        let body = self.buf.len();
+        if serde_json::to_writer(&mut self.buf, doc).is_err() {
+            return false;
+        }
+        if !subs.is_empty() {
+            // `{...}` with at least one member (`id`): reopen it for `subsegments`.
+            if self.buf.len() < body + 3 || self.buf.last() != Some(&b'}') {
+                return false;
+            }
+            self.buf.pop();
+            self.buf.extend_from_slice(b",\"subsegments\":[");
+            for (i, n) in subs.iter().enumerate() {
+                if i > 0 {
+                    self.buf.push(b',');
+                }
+                if !n.write_plain(&mut self.buf) || self.buf.len() > frame::MAX_UDP_PAYLOAD {
+                    return false;
+                }
+            }
+            self.buf.extend_from_slice(b"]}");
+        }
+        if self.buf.len() > frame::MAX_UDP_PAYLOAD {
+            return false;
+        }
+        self.send_buf();
+        true
     }
 
     /// Serializes and sends `doc`; if it does not fit, moves its subsegments out one at a time

@@ -1,6 +1,6 @@
 //! Segments and subsegments while they are open, and what happens when they close.
 //!
-//! An open entity is a [`Node`]: its ids, an `ended` flag and its document (a
+//! An open entity is a [`Node`]: its ids, its end time (also its `ended` flag) and its document (a
 //! `fluoro_proto::segment::Segment`) behind its own mutex. The nodes of one trace share a
 //! [`Trace`], which holds the closed subsegments until they can be sent with their segment (or
 //! streamed on their own) and counts the open ones. Locks are per entity and per trace: there
@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
@@ -22,14 +22,14 @@ use fluoro_proto::segment::{
 use serde::Serialize;
 use serde_json::Number;
 
+use crate::clock::{self, Anchor};
 use crate::context;
 use crate::emitter::{Finished, Job};
 
 use crate::recorder::Inner;
 use crate::rng;
 
-/// The wall clock, as read on the caller's thread: converted to epoch seconds only when the
-/// document is built (emitter thread).
+/// The wall clock (sampling bookkeeping; entities use [`clock`]).
 pub(crate) fn now() -> SystemTime {
     SystemTime::now()
 }
@@ -37,11 +37,10 @@ pub(crate) fn now() -> SystemTime {
 /// `Node::end` before the entity has ended.
 const NOT_ENDED: u64 = u64::MAX;
 
-/// A clock reading as nanoseconds since the epoch, for `Node::end` (readings before the
-/// epoch as 0, which is what `epoch_secs_f64` makes of them).
-fn epoch_nanos(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(NOT_ENDED - 1))
+/// A raw clock reading for `Node::end` (never the `NOT_ENDED` marker).
+#[inline]
+fn end_ticks() -> u64 {
+    clock::ticks().min(NOT_ENDED - 1)
 }
 
 pub(crate) fn epoch_secs_f64(t: SystemTime) -> f64 {
@@ -126,7 +125,7 @@ fn alloc(
     id: EntityId,
     parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: SystemTime,
+    start: u64,
 ) -> Arc<Node> {
     let reused = POOL
         .try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take_unique()))
@@ -141,7 +140,6 @@ fn alloc(
         n.parent = parent;
         n.name = name;
         n.start = start;
-        *n.ended.get_mut() = false;
         *n.end.get_mut() = NOT_ENDED;
         let d = n.data.get_mut().unwrap_or_else(PoisonError::into_inner);
         // Emptied by the emitter; not when its job was dropped (queue full).
@@ -156,7 +154,6 @@ fn alloc(
         parent,
         name,
         start,
-        ended: AtomicBool::new(false),
         end: AtomicU64::new(NOT_ENDED),
         data: Mutex::new(Data::default()),
     })
@@ -181,6 +178,9 @@ struct TraceState {
     /// The segment has been handed to the emitter (or is a facade that is never sent): later
     /// subsegments go out on their own.
     emitted: bool,
+    /// Subsegments closed so far; `Trace::opened` minus this is how many are open. Counted
+    /// under the lock the closing already takes (a plain add, not an atomic one).
+    closed: usize,
 }
 
 /// What the entities of one trace share.
@@ -198,7 +198,11 @@ pub(crate) struct Trace {
     pub(crate) rule: Option<Arc<str>>,
     /// Where its nodes go back to once sent: the pool of the thread that began it.
     pub(crate) home: Weak<Returns>,
-    open: AtomicUsize,
+    /// The wall-clock time the segment began and the raw clock reading beside it: its
+    /// entities' raw readings become epoch times against it (see [`clock`]).
+    anchor: Anchor,
+    /// Subsegments begun so far (the only atomic add per subsegment for the count).
+    opened: AtomicUsize,
     state: Mutex<TraceState>,
 }
 
@@ -219,12 +223,21 @@ impl Trace {
             upstream_parent: None,
             rule: None,
             home: home(),
+            // Unsampled traces are never written: no clock read.
+            anchor: if sampled { Anchor::now() } else { Anchor::NONE },
             incoming,
-            open: AtomicUsize::new(0),
+            opened: AtomicUsize::new(0),
             state: Mutex::new(TraceState {
                 emitted: facade,
                 ..TraceState::default()
             }),
+        }
+    }
+
+    fn closed(&self, node: Arc<Node>) {
+        match node.parent {
+            None => self.segment_closed(node),
+            Some(_) => self.subsegment_closed(node),
         }
     }
 
@@ -233,7 +246,9 @@ impl Trace {
         if st.emitted {
             return;
         }
-        if self.open.load(Ordering::Acquire) == 0 {
+        // `closed` only moves under this lock and `opened` only grows: a subsegment begun
+        // after this load closes after the segment is sent, and is streamed on its own.
+        if self.opened.load(Ordering::Acquire) == st.closed {
             st.emitted = true;
             let subs = std::mem::take(&mut st.finished);
             drop(st);
@@ -251,7 +266,11 @@ impl Trace {
     fn subsegment_closed(&self, node: Arc<Node>) {
         let mut st = lock(&self.state);
         st.finished.push(node);
-        let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
+        st.closed += 1;
+        let open = self
+            .opened
+            .load(Ordering::Acquire)
+            .saturating_sub(st.closed);
         // Once the segment is sent (or is a Lambda facade, never sent), or when it holds too
         // many, closed subsegments go out on their own; their `parent_id` places them.
         let job = if st.emitted || st.finished.len() >= self.recorder.streaming_threshold {
@@ -281,10 +300,11 @@ impl Trace {
 
 /// One open segment or subsegment.
 ///
-/// What the hot path touches is staged here in cheap form (name, start and end as floats,
-/// annotations as a small list); the rest of the document (`http`, `aws`, metadata, cause,
-/// ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The full document is
-/// built once, when the entity is sent: on the emitter thread for subsegments.
+/// What the hot path touches is staged here in cheap form (name, start and end as raw clock
+/// readings, annotations as a small list); the rest of the document (`http`, `aws`, metadata,
+/// cause, ...) lives in a `fluoro_proto` [`Segment`] allocated on first use. The document is
+/// built (or, for a plain subsegment, written straight as JSON) once, when the entity is
+/// sent: on the emitter thread for subsegments.
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) trace: Arc<Trace>,
@@ -292,17 +312,20 @@ pub(crate) struct Node {
     /// `None` for the segment.
     pub(crate) parent: Option<EntityId>,
     name: Cow<'static, str>,
-    start: SystemTime,
-    ended: AtomicBool,
-    /// When it ended, in nanoseconds since the epoch (`NOT_ENDED` while open): an atomic
-    /// store instead of a lock when the guard drops. Written once by the thread that ends
-    /// it; the trace's lock or the emitter queue orders it before the emitter's read.
+    /// When it began: a raw [`clock`] reading, made an epoch time with the trace's anchor
+    /// when the document is built.
+    start: u64,
+    /// When it ended, a raw [`clock`] reading (`NOT_ENDED` while open), which is also
+    /// the `ended` flag: an atomic store instead of a lock when the guard drops. Written once,
+    /// by the entity's only guard; the trace's lock or the emitter queue orders it before the
+    /// emitter's read.
     end: AtomicU64,
     data: Mutex<Data>,
 }
 
+/// What an open entity stages: taken out whole by the emitter thread once it has closed.
 #[derive(Debug, Default)]
-struct Data {
+pub(crate) struct Data {
     annotations: Staged,
     doc: Option<Box<Segment>>,
 }
@@ -343,14 +366,70 @@ impl Staged {
         self.inline[0].is_none()
     }
 
+    /// Drops every annotation, writing only the slots in use.
+    fn clear(&mut self) {
+        for slot in &mut self.inline {
+            if slot.is_none() {
+                break;
+            }
+            *slot = None;
+        }
+        self.more.clear();
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Annotation> {
+        self.inline.iter().flatten().chain(&self.more)
+    }
+
     fn drain(self) -> impl Iterator<Item = Annotation> {
         self.inline.into_iter().flatten().chain(self.more)
     }
 }
 
-fn timestamp(secs: f64) -> Option<Timestamp> {
-    // Microsecond resolution, as the Python SDK writes.
-    Timestamp::from_secs_f64((secs * 1e6).round() / 1e6)
+/// Microseconds since the epoch as a document's timestamp (microsecond resolution, as the
+/// Python SDK writes).
+fn timestamp(micros: u64) -> Option<Timestamp> {
+    // Exact below 2^53 microseconds (the year 2255); the division is correctly rounded, so
+    // this is the number `write_micros` writes in decimal.
+    #[allow(clippy::cast_precision_loss)]
+    Timestamp::from_secs_f64(micros as f64 / 1e6)
+}
+
+/// `micros` as epoch seconds in decimal, the same number as `timestamp(micros)`.
+fn write_micros(out: &mut Vec<u8>, micros: u64) {
+    push_decimal(out, micros / 1_000_000);
+    out.push(b'.');
+    let mut frac = micros % 1_000_000;
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + u8::try_from(frac % 10).unwrap_or(0);
+        frac /= 10;
+    }
+    let keep = digits.iter().rposition(|&d| d != b'0').map_or(1, |i| i + 1);
+    out.extend_from_slice(&digits[..keep]);
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut b = [0u8; 20];
+    let mut i = b.len();
+    loop {
+        i -= 1;
+        b[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&b[i..]);
+}
+
+/// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
+fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let v = id.get();
+    for i in (0..16).rev() {
+        out.push(HEX[usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0)]);
+    }
 }
 
 impl Node {
@@ -362,8 +441,8 @@ impl Node {
         doc: Option<Box<Segment>>,
     ) -> Arc<Node> {
         let id = trace.segment_id;
-        // Unsampled segments are never written: no clock read.
-        let start = if trace.sampled { now() } else { UNIX_EPOCH };
+        // The segment begins when its trace's anchor was read.
+        let start = trace.anchor.ticks;
         let node = alloc(trace, id, None, name, start);
         if doc.is_some() {
             lock(&node.data).doc = doc;
@@ -374,48 +453,63 @@ impl Node {
     /// A subsegment of `parent` (sampled traces only).
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
         let trace = Arc::clone(&parent.trace);
-        trace.open.fetch_add(1, Ordering::AcqRel);
+        trace.opened.fetch_add(1, Ordering::AcqRel);
         alloc(
             trace,
             rng::entity_id(),
             Some(parent.id),
             crate::recorder::clean_name(name),
-            now(),
+            clock::ticks(),
         )
     }
 
-    /// When the entity ended, `None` while open.
-    fn end_time(&self) -> Option<SystemTime> {
+    /// When the entity began, in microseconds since the epoch.
+    fn start_micros(&self) -> u64 {
+        self.trace.anchor.epoch_micros(self.start)
+    }
+
+    /// When the entity ended, in microseconds since the epoch; `None` while open.
+    fn end_micros(&self) -> Option<u64> {
         match self.end.load(Ordering::Acquire) {
             NOT_ENDED => None,
-            n => Some(UNIX_EPOCH + Duration::from_nanos(n)),
+            t => Some(self.trace.anchor.epoch_micros(t)),
         }
     }
 
     pub(crate) fn is_ended(&self) -> bool {
-        self.ended.load(Ordering::Relaxed)
+        self.end.load(Ordering::Relaxed) != NOT_ENDED
     }
 
-    /// Ends the entity; `this` is the guard's reference, moved to the trace.
-    fn end(this: Arc<Self>) {
-        if this.ended.swap(true, Ordering::AcqRel) || !this.trace.sampled {
+    /// Ends the entity. `this` is the guard's reference; `spare`, the reference the context
+    /// stack held (when the guard made it current), is the one moved to the trace, so that
+    /// no other reference count moves.
+    ///
+    /// Only the entity's guard ends it, once (guards are not `Clone`), so the flag is a load
+    /// and a store rather than an atomic swap.
+    fn end(this: Arc<Self>, spare: Option<Arc<Self>>) {
+        if this.is_ended() {
             return;
         }
-        this.end.store(epoch_nanos(now()), Ordering::Release);
-        let trace = Arc::clone(&this.trace);
-        match this.parent {
-            None => trace.segment_closed(this),
-            Some(_) => trace.subsegment_closed(this),
+        this.end.store(end_ticks(), Ordering::Release);
+        if !this.trace.sampled {
+            return;
+        }
+        match spare {
+            Some(spare) if Arc::ptr_eq(&this, &spare) => this.trace.closed(spare),
+            _ => {
+                let trace = Arc::clone(&this.trace);
+                trace.closed(this);
+            }
         }
     }
 
     /// The document from the staged data.
-    fn build(&self, data: Data, end: Option<SystemTime>) -> Segment {
+    fn build(&self, data: Data, end: Option<u64>) -> Segment {
         let mut doc = data.doc.map(|d| *d).unwrap_or_default();
         doc.id = Some(self.id.to_string());
         doc.name = Some(self.name.to_string());
-        doc.start_time = timestamp(epoch_secs_f64(self.start));
-        doc.end_time = end.map(epoch_secs_f64).and_then(timestamp);
+        doc.start_time = timestamp(self.start_micros());
+        doc.end_time = end.and_then(timestamp);
         if !data.annotations.is_empty() {
             let m = doc.annotations.get_or_insert_with(Default::default);
             for (k, v) in data.annotations.drain() {
@@ -455,18 +549,97 @@ impl Node {
     /// The closed segment's document. Called once, on the emitter thread.
     pub(crate) fn take_segment(&self) -> Segment {
         let data = std::mem::take(&mut *lock(&self.data));
-        self.build(data, self.end_time())
+        self.build(data, self.end_micros())
     }
 
     /// The closed subsegment's document. Called once, on the emitter thread.
     pub(crate) fn take_finished(&self) -> Option<Finished> {
-        let parent = self.parent?;
-        let data = std::mem::take(&mut *lock(&self.data));
+        let data = self.take_data();
+        self.finish(data)
+    }
+
+    /// The closed entity's staged data, leaving the node empty. Called once, on the emitter
+    /// thread.
+    pub(crate) fn take_data(&self) -> Data {
+        std::mem::take(&mut *lock(&self.data))
+    }
+
+    /// The closed subsegment's document from its data (`take_data`).
+    pub(crate) fn finish(&self, data: Data) -> Option<Finished> {
         Some(Finished {
             id: self.id,
-            parent,
-            doc: self.build(data, self.end_time()),
+            parent: self.parent?,
+            doc: self.build(data, self.end_micros()),
         })
+    }
+
+    /// Writes the closed subsegment's document as JSON straight into `out`, without building
+    /// a `Segment`, when it is plain: only what the hot path stages (id, name, times,
+    /// annotations; the default `namespace`), no other member set. The same members and
+    /// values as `build` then `serde_json` (test `plain_json_matches_the_built_document`).
+    /// False, with nothing written, for anything else. The node keeps its data (see
+    /// `clear_plain`).
+    pub(crate) fn write_plain(&self, out: &mut Vec<u8>) -> bool {
+        let data = lock(&self.data);
+        if data.doc.is_some() || self.parent.is_none() {
+            return false;
+        }
+        let Some(end) = self.end_micros() else {
+            return false;
+        };
+        let mark = out.len();
+        let ok = self
+            .write_plain_json(self.start_micros(), end, &data.annotations, out)
+            .is_ok();
+        if !ok {
+            out.truncate(mark);
+        }
+        ok
+    }
+
+    fn write_plain_json(
+        &self,
+        start: u64,
+        end: u64,
+        annotations: &Staged,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"id\":\"");
+        push_hex_id(out, self.id);
+        out.extend_from_slice(b"\",\"name\":");
+        serde_json::to_writer(&mut *out, &*self.name)?;
+        out.extend_from_slice(b",\"start_time\":");
+        write_micros(out, start);
+        out.extend_from_slice(b",\"end_time\":");
+        write_micros(out, end);
+        out.extend_from_slice(b",\"namespace\":\"local\"");
+        if !annotations.is_empty() {
+            out.extend_from_slice(b",\"annotations\":{");
+            for (i, (k, v)) in annotations.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if valid_annotation_key(k) {
+                    // Letters, digits and `_`: nothing to escape.
+                    out.push(b'"');
+                    out.extend_from_slice(k.as_bytes());
+                    out.push(b'"');
+                } else {
+                    serde_json::to_writer(&mut *out, &**k)?;
+                }
+                out.push(b':');
+                v.write_json(out)?;
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    /// Empties a node whose document `write_plain` wrote and the emitter sent (emitter
+    /// thread), so that its reuse has nothing to reset.
+    pub(crate) fn clear_plain(&self) {
+        lock(&self.data).annotations.clear();
     }
 
     /// A copy of the document as it is now, marked in progress.
@@ -571,9 +744,16 @@ impl Handle {
         }
     }
 
-    fn end(self) {
+    /// Ends the entity; `spare` is the context stack's reference to it, if it was current.
+    fn end(self, spare: Option<Handle>) {
         match self {
-            Handle::Sampled(n) => Node::end(n),
+            Handle::Sampled(n) => Node::end(
+                n,
+                match spare {
+                    Some(Handle::Sampled(s)) => Some(s),
+                    _ => None,
+                },
+            ),
             Handle::Unsampled(l) => l.ended.store(true, Ordering::Relaxed),
         }
     }
@@ -609,6 +789,20 @@ impl StagedValue {
                 StagedValue(Repr::Short { len, bytes })
             }
             _ => StagedValue::value(AnnotationValue::String(s.to_owned())),
+        }
+    }
+
+    /// The value as JSON, as its `AnnotationValue` would be written.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match &self.0 {
+            Repr::Value(v) => serde_json::to_writer(out, v),
+            Repr::Short { len, bytes } => {
+                let b = &bytes[..usize::from(*len)];
+                match std::str::from_utf8(b) {
+                    Ok(s) => serde_json::to_writer(out, s),
+                    Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(b)),
+                }
+            }
         }
     }
 
@@ -1076,10 +1270,12 @@ impl std::ops::Deref for EntityGuard {
 impl Drop for EntityGuard {
     fn drop(&mut self) {
         if let Some(h) = self.entity.handle.take() {
-            if self.current {
-                context::remove(&h);
-            }
-            h.end();
+            let spare = if self.current {
+                context::take(&h)
+            } else {
+                None
+            };
+            h.end(spare);
         }
     }
 }
@@ -1153,18 +1349,58 @@ mod tests {
     use crate::config::{DaemonAddress, EnvConfig};
     use crate::sampling::LocalRules;
 
-    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
-    #[test]
-    fn sent_nodes_come_back_and_are_reused() {
-        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let rec = crate::Recorder::builder("pool")
+    fn always(sink: &std::net::UdpSocket) -> crate::Recorder {
+        crate::Recorder::builder("pool")
             .env(EnvConfig::from_lookup(|_| None))
             .daemon(DaemonAddress::parse(&sink.local_addr().unwrap().to_string()).unwrap())
             .sampling_rules(
                 LocalRules::from_json(r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#)
                     .unwrap(),
             )
-            .build();
+            .build()
+    }
+
+    /// The emitter's direct JSON for plain subsegments says what `build` + serde says.
+    #[test]
+    fn plain_json_matches_the_built_document() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = always(&sink);
+        let _seg = rec.begin_segment("plain");
+        let node =
+            |g: &EntityGuard| Arc::clone(g.handle().as_ref().and_then(Handle::recording).unwrap());
+        let sub = crate::begin_subsegment("a\\b/c \u{e9}t\u{e9}");
+        sub.annotate("short", "c-42");
+        sub.annotate("long", "x\"y\\z\n".repeat(8).as_str());
+        sub.annotate("edge", "\u{e9}".repeat(11).as_str());
+        sub.annotate("n", 3);
+        sub.annotate("f", 2.5);
+        sub.annotate("b", true);
+        sub.annotate("n", -4);
+        let n = node(&sub);
+        drop(sub);
+        let mut out = b"prefix".to_vec();
+        assert!(n.write_plain(&mut out));
+        let built = n.build(n.take_data(), n.end_micros());
+        let plain: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
+        assert_eq!(plain, serde_json::to_value(&built).unwrap());
+        assert_eq!(plain["annotations"]["n"], -4);
+        assert_eq!(plain["annotations"].as_object().unwrap().len(), 6);
+
+        // Anything beyond the staged members is not plain: nothing written.
+        let other = crate::begin_subsegment("other");
+        other.mark_error();
+        let n = node(&other);
+        drop(other);
+        let mut out = Vec::new();
+        assert!(!n.write_plain(&mut out));
+        assert!(out.is_empty());
+    }
+
+    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
+    #[test]
+    fn sent_nodes_come_back_and_are_reused() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = always(&sink);
         let ptr =
             |g: &EntityGuard| Arc::as_ptr(g.handle().as_ref().and_then(Handle::recording).unwrap());
         let mut first = Vec::new();

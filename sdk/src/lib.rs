@@ -105,6 +105,7 @@
 //!
 //! See `docs/sdk.md` for the whole guide.
 
+mod clock;
 pub mod config;
 mod context;
 mod emitter;

@@ -280,6 +280,8 @@ impl RecorderBuilder {
                     crate::imds::TIMEOUT,
                 )
             });
+        // Calibrates the entities' clock now rather than in the first request.
+        let _ = crate::clock::clock();
         let stats = Arc::new(Stats::default());
         let emitter = Emitter::start(daemon.udp, self.queue_capacity, stats);
         let centralized = self

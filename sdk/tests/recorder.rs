@@ -131,6 +131,40 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     assert_eq!(rec.stats().sent, 1);
 }
 
+/// Start and end times: epoch seconds near the wall clock, children inside their parent,
+/// durations as slept (entities read a raw counter; the trace's wall-clock anchor makes them
+/// epoch times, see `clock.rs`).
+#[test]
+fn times_follow_the_wall_clock_and_nest() {
+    let d = Daemon::new();
+    let rec = d.recorder(ALWAYS, &[]);
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let before = secs(std::time::SystemTime::now());
+    {
+        let _seg = rec.begin_segment("timed");
+        std::thread::sleep(Duration::from_millis(5));
+        let _a = begin_subsegment("sleep");
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let after = secs(std::time::SystemTime::now());
+    let docs = d.docs(&rec);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let s = &docs[0];
+    let sub = &s.subsegments.as_ref().unwrap()[0];
+    let t = |ts: &Option<fluoro_proto::segment::Timestamp>| ts.as_ref().unwrap().as_secs_f64();
+    // Microsecond rounding on each side.
+    let eps = 2e-6;
+    assert!(t(&s.start_time) >= before - eps && t(&s.end_time) <= after + eps);
+    assert!(t(&sub.start_time) >= t(&s.start_time) + 0.005 - eps);
+    assert!(t(&sub.end_time) <= t(&s.end_time) + eps);
+    let slept = t(&sub.end_time) - t(&sub.start_time);
+    assert!(slept >= 0.030 - eps && slept < after - before, "{slept}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn context_follows_awaits_tasks_and_threads() {
     let d = Daemon::new();

@@ -716,8 +716,9 @@ fn merge_then_subtract_returns_to_the_original() {
     assert_eq!(without_times(bucket), without_times(expected));
 }
 
-#[test]
-fn json_round_trips_compactly() {
+/// Two traces' contributions merged: a throttled call between two services, and an Elastic
+/// Beanstalk request with downstream calls.
+fn mixed_contribution() -> GraphContribution {
     let mut g = contribution(&two_services(4, 429, r#","error":true,"throttle":true"#));
     g.merge(&contribution(&eb_request(
         3,
@@ -725,6 +726,12 @@ fn json_round_trips_compactly() {
         200,
         Some((0.076, 0.060)),
     )));
+    g
+}
+
+#[test]
+fn json_round_trips_compactly() {
+    let g = mixed_contribution();
     let json = g.to_json();
     assert_eq!(GraphContribution::from_json(&json).unwrap(), g);
     assert!(!json.contains('\n') && !json.contains(": "));
@@ -738,13 +745,7 @@ fn json_round_trips_compactly() {
 
 #[test]
 fn binary_form_round_trips_and_reads_old_json_rows() {
-    let mut g = contribution(&two_services(4, 429, r#","error":true,"throttle":true"#));
-    g.merge(&contribution(&eb_request(
-        3,
-        0.157,
-        200,
-        Some((0.076, 0.060)),
-    )));
+    let mut g = mixed_contribution();
     for t in sample_traces() {
         g.merge(&contribution(&t));
     }

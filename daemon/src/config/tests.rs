@@ -13,13 +13,29 @@ fn invalid(args: &[&str]) -> String {
     }
 }
 
-fn temp_file(tag: &str, text: &str) -> PathBuf {
+/// A configuration file in the temp directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl std::ops::Deref for TempFile {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn temp_file(tag: &str, text: &str) -> TempFile {
     let p = std::env::temp_dir().join(format!(
         "fluoro-daemon-cfg-{tag}-{}.yaml",
         std::process::id()
     ));
     std::fs::write(&p, text).unwrap();
-    p
+    TempFile(p)
 }
 
 #[test]
@@ -212,7 +228,6 @@ fn every_yaml_key_and_flags_override_the_file() {
     );
     assert!(!c.local_mode);
     assert_eq!(c.endpoint, "http://127.0.0.1:1");
-    std::fs::remove_file(path).unwrap();
 }
 
 #[test]
@@ -298,7 +313,6 @@ fn discovered_file_and_environment_are_explicit_inputs() {
     assert_eq!(c.region.as_deref(), Some("eu-central-1"));
     let c = Config::load(["fluoro-daemon", "-n", "us-east-2"], &env).unwrap();
     assert_eq!(c.region.as_deref(), Some("us-east-2"));
-    std::fs::remove_file(path).unwrap();
 }
 
 #[test]

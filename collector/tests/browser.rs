@@ -17,7 +17,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use fluoro_proto::segment::Segment;
-use support::{TempDir, fixtures_dir, start_collector};
+use fluoro_testkit::fixtures_dir;
+use support::{TempDir, start_collector};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fluoro_collector::{Collector, Config};
-use support::{TempDir, fixtures_dir, start_collector};
+use fluoro_testkit::fixtures_dir;
+use support::{TempDir, start_collector};
 
 mod support;
 

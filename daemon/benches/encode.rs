@@ -6,33 +6,17 @@
 //! `cargo bench -p fluoro-daemon --bench encode`; figures in `docs/benchmarks.md`.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fluoro_daemon::forward::encode_request;
 use fluoro_proto::api::PutTraceSegmentsRequest;
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
 /// 50 document bodies from the Python captures, repeated as needed.
 fn batch() -> Vec<String> {
-    let dir = fixtures().join("python");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    let bodies: Vec<String> = files
-        .iter()
-        .filter_map(|p| {
-            let raw = std::fs::read(p).unwrap();
+    let bodies: Vec<String> = fluoro_testkit::fixture_datagrams("python")
+        .into_iter()
+        .filter_map(|raw| {
             let text = String::from_utf8(raw).ok()?;
             Some(text.split_once('\n')?.1.to_owned())
         })

@@ -15,13 +15,6 @@ use tokio::net::UdpSocket;
 
 const HEADER: &str = "{\"format\":\"json\",\"version\":1}\n";
 
-fn fixtures_dir() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
 /// A fresh directory, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -59,34 +52,13 @@ async fn start_daemon(endpoint: SocketAddr, spool: Option<&Path>) -> Daemon {
     fluoro_daemon::start(c).await.unwrap()
 }
 
-/// One HTTP/1.1 exchange over a fresh connection, written by hand so the tests do not share
-/// the daemon's client.
+/// One HTTP/1.1 exchange over a fresh connection ([`fluoro_testkit::http`], written by hand so
+/// the tests do not share the daemon's client), off the runtime.
 async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let raw = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        raw
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    let (method, path, body) = (method.to_owned(), path.to_owned(), body.to_owned());
+    tokio::task::spawn_blocking(move || fluoro_testkit::http(addr, &method, &path, &body))
+        .await
+        .unwrap()
 }
 
 /// Every `id` in a document and its nested subsegments.
@@ -199,7 +171,7 @@ async fn every_fixture_datagram_arrives() {
     let mut datagrams = Vec::new();
     let mut want: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for sdk in ["python", "node"] {
-        let sdk_dir = fixtures_dir().join(sdk);
+        let sdk_dir = fluoro_testkit::fixtures_dir().join(sdk);
         let index = std::fs::read_to_string(sdk_dir.join("index.jsonl"))
             .unwrap_or_else(|e| panic!("fixtures missing at {}: {e}", sdk_dir.display()));
         for line in index.lines().filter(|l| !l.trim().is_empty()) {

@@ -11,7 +11,6 @@
 #![allow(clippy::print_stderr)] // a bench reports the document sizes it measured
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -20,27 +19,10 @@ use fluoro_proto::head::SegmentHead;
 use fluoro_proto::segment::Segment;
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
 fn bodies(sdk: &str) -> Vec<String> {
-    let dir = fixtures().join(sdk);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    files
+    fluoro_testkit::fixture_datagrams(sdk)
         .iter()
-        .map(|p| {
-            let d = std::fs::read(p).unwrap();
-            frame::decode(&d).unwrap().body.to_owned()
-        })
+        .map(|d| frame::decode(d).unwrap().body.to_owned())
         .collect()
 }
 

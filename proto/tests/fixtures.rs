@@ -3,20 +3,11 @@
 //! original as a JSON value: nothing lost, nothing added. The head parse must agree with the
 //! capture index.
 
-use std::path::{Path, PathBuf};
-
 use fluoro_proto::frame;
 use fluoro_proto::head::SegmentHead;
 use fluoro_proto::segment::Segment;
 use fluoro_proto::validate::{ValidateOptions, check_document};
 use serde_json::Value;
-
-fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLUORO_FIXTURES") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-}
 
 struct Capture {
     sdk: &'static str,
@@ -26,7 +17,7 @@ struct Capture {
 }
 
 fn captures() -> Vec<Capture> {
-    let root = fixtures_dir();
+    let root = fluoro_testkit::fixtures_dir();
     let mut out = Vec::new();
     for sdk in ["python", "node"] {
         let dir = root.join(sdk);

@@ -1,17 +1,11 @@
 //! Malformed datagrams and documents: each class gets its own, precise error. Inputs are real
 //! captured datagrams (`shared/fixtures/`) broken in one way at a time.
 
-use std::path::Path;
-
 use fluoro_proto::frame::{self, FrameError};
 use fluoro_proto::validate::{SegmentErrorCode, ValidateOptions, check_document};
 
 fn capture(rel: &str) -> Vec<u8> {
-    let root = std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        std::path::PathBuf::from,
-    );
-    std::fs::read(root.join(rel)).unwrap()
+    std::fs::read(fluoro_testkit::fixtures_dir().join(rel)).unwrap()
 }
 
 /// A Node segment datagram (canonical header) and a Python subsegment datagram.

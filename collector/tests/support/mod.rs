@@ -14,35 +14,13 @@ use fluoro_proto::frame;
 use fluoro_proto::ids::EntityId;
 use fluoro_proto::segment::Segment;
 
-/// Where the captures are: `FLUORO_FIXTURES`, else `shared/fixtures` beside the checkout.
-pub(crate) fn fixtures_dir() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
 /// The document of every captured datagram of one SDK (`python`, `node`), in arrival order.
 pub(crate) fn fixture_documents(sdk: &str) -> Vec<String> {
-    let dir = fixtures_dir().join(sdk);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "fixtures missing at {}: {e} (set FLUORO_FIXTURES)",
-                dir.display()
-            )
-        })
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no .dgram files in {}", dir.display());
-    files
+    fluoro_testkit::fixture_datagrams(sdk)
         .iter()
-        .map(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            frame::decode(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .map(|bytes| {
+            frame::decode(bytes)
+                .unwrap_or_else(|e| panic!("{sdk} capture: {e}"))
                 .body
                 .to_owned()
         })

@@ -4,7 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)] // each test file uses a different part
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -180,26 +180,7 @@ impl Drop for DaemonProcess {
     }
 }
 
-/// One HTTP/1.1 exchange on a fresh connection: (status, body).
-pub fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
-}
+pub use fluoro_testkit::http;
 
 /// The sum of every sample of `name` (all label sets) in the daemon's `/metrics`, or of the
 /// sample with exactly `name{labels}` when `name` includes labels.

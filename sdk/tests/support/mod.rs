@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fluoro_collector::Collector;
@@ -21,34 +21,11 @@ use serde_json::Value;
 
 pub(crate) const ALWAYS: &str = r#"{"version":2,"default":{"fixed_target":0,"rate":1}}"#;
 
-/// Where the captures are: `FLUORO_FIXTURES`, else `shared/fixtures` beside the checkout.
-pub(crate) fn fixtures_dir() -> PathBuf {
-    std::env::var_os("FLUORO_FIXTURES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"),
-        PathBuf::from,
-    )
-}
-
 /// The documents one SDK (`python`, `node`) sent, in arrival order.
 pub(crate) fn fixture_documents(sdk: &str) -> Vec<Value> {
-    let dir = fixtures_dir().join(sdk);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "fixtures missing at {}: {e} (set FLUORO_FIXTURES)",
-                dir.display()
-            )
-        })
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "dgram"))
-        .collect();
-    files.sort();
-    files
+    fluoro_testkit::fixture_datagrams(sdk)
         .iter()
-        .map(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            serde_json::from_str(frame::decode(&bytes).unwrap().body).unwrap()
-        })
+        .map(|bytes| serde_json::from_str(frame::decode(bytes).unwrap().body).unwrap())
         .collect()
 }
 
@@ -120,33 +97,12 @@ impl Stack {
     }
 }
 
-/// One HTTP/1.1 exchange over a fresh connection.
+/// One HTTP/1.1 exchange over a fresh connection ([`fluoro_testkit::http`], off the runtime).
 pub(crate) async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read as _, Write as _};
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let raw = tokio::task::spawn_blocking(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        raw
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
-    );
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
+    let (method, path, body) = (method.to_owned(), path.to_owned(), body.to_owned());
+    tokio::task::spawn_blocking(move || fluoro_testkit::http(addr, &method, &path, &body))
+        .await
+        .unwrap()
 }
 
 /// The documents `BatchGetTraces` returns for each trace.

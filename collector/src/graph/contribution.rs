@@ -245,35 +245,31 @@ impl GraphContribution {
     /// holds their nodes (nearly always) allocates nothing.
     pub fn merge(&mut self, other: &GraphContribution) {
         for (key, theirs) in &other.nodes {
-            let Some(ours) = entry(&mut self.nodes, key) else {
-                continue;
-            };
-            ours.records = ours.records.saturating_add(theirs.records);
-            ours.instrumented = ours.instrumented.saturating_add(theirs.instrumented);
-            ours.roots = ours.roots.saturating_add(theirs.roots);
-            ours.counters.merge(&theirs.counters);
-            ours.duration.merge(&theirs.duration);
-            ours.response_time.merge(&theirs.response_time);
-            ours.start = min_time(ours.start, theirs.start);
-            ours.end = max_time(ours.end, theirs.end);
+            update(&mut self.nodes, key, |ours| {
+                ours.records = ours.records.saturating_add(theirs.records);
+                ours.instrumented = ours.instrumented.saturating_add(theirs.instrumented);
+                ours.roots = ours.roots.saturating_add(theirs.roots);
+                ours.counters.merge(&theirs.counters);
+                ours.duration.merge(&theirs.duration);
+                ours.response_time.merge(&theirs.response_time);
+                ours.start = min_time(ours.start, theirs.start);
+                ours.end = max_time(ours.end, theirs.end);
+            });
         }
         for (key, theirs) in &other.edges {
-            let Some(ours) = entry(&mut self.edges, key) else {
-                continue;
-            };
-            ours.records = ours.records.saturating_add(theirs.records);
-            ours.counters.merge(&theirs.counters);
-            ours.response_time.merge(&theirs.response_time);
-            for (alias, n) in &theirs.aliases {
-                if let Some(c) = entry(&mut ours.aliases, alias) {
-                    *c = c.saturating_add(*n);
+            update(&mut self.edges, key, |ours| {
+                ours.records = ours.records.saturating_add(theirs.records);
+                ours.counters.merge(&theirs.counters);
+                ours.response_time.merge(&theirs.response_time);
+                for (alias, n) in &theirs.aliases {
+                    update(&mut ours.aliases, alias, |c| *c = c.saturating_add(*n));
                 }
-            }
-            if ours.edge_type.is_none() {
-                ours.edge_type.clone_from(&theirs.edge_type);
-            }
-            ours.start = min_time(ours.start, theirs.start);
-            ours.end = max_time(ours.end, theirs.end);
+                if ours.edge_type.is_none() {
+                    ours.edge_type.clone_from(&theirs.edge_type);
+                }
+                ours.start = min_time(ours.start, theirs.start);
+                ours.end = max_time(ours.end, theirs.end);
+            });
         }
     }
 
@@ -327,16 +323,13 @@ impl GraphContribution {
     }
 }
 
-/// The value under `key`, inserted as its default (with a clone of `key`) when missing.
-/// (`None` cannot happen: the key is there after the insert.)
-fn entry<'m, K: Ord + Clone, V: Default>(
-    map: &'m mut BTreeMap<K, V>,
-    key: &K,
-) -> Option<&'m mut V> {
-    if !map.contains_key(key) {
-        map.insert(key.clone(), V::default());
+/// Applies `f` to the value under `key`, inserted as its default (with a clone of `key`) when
+/// missing.
+fn update<K: Ord + Clone, V: Default>(map: &mut BTreeMap<K, V>, key: &K, f: impl FnOnce(&mut V)) {
+    match map.get_mut(key) {
+        Some(v) => f(v),
+        None => f(map.entry(key.clone()).or_default()),
     }
-    map.get_mut(key)
 }
 
 fn min_time(a: Option<f64>, b: Option<f64>) -> Option<f64> {

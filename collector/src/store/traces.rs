@@ -329,18 +329,6 @@ pub fn remove_terms(
     Ok(())
 }
 
-/// Adds a trace's rows to the term index.
-pub fn add_terms(
-    conn: &Connection,
-    key: i64,
-    id_time: i64,
-    terms: &[i64],
-) -> Result<(), StoreError> {
-    let mut rows = TermRows::default();
-    rows.push(key, id_time, terms);
-    rows.insert(conn)
-}
-
 /// Term-index rows of many traces, inserted together: sorted in index order, so that
 /// consecutive rows land on the same pages, and [`TermRows::CHUNK`] rows per statement, so
 /// that SQLite's per-statement work (bind, step, reset) is paid once per chunk. Row by row, the
@@ -663,7 +651,9 @@ mod tests {
         }
         rows.push(3, 7_600, &[3 * 1_000_003 - 3]);
         rows.insert(&conn).unwrap();
-        add_terms(&conn, 0, 7_000, &[-0, 42]).unwrap();
+        let mut more = TermRows::default();
+        more.push(0, 7_000, &[-0, 42]);
+        more.insert(&conn).unwrap();
         expected.push((1, 42, 7_000, 0));
         expected.sort_unstable();
         let mut stmt = conn

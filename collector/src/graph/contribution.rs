@@ -1,5 +1,5 @@
 //! [`GraphContribution`]: the service-graph data of one trace or of many, mergeable and
-//! subtractable, with its compact JSON form.
+//! subtractable, with its JSON form (the stored form before the binary one, `super::binary`).
 
 use std::collections::BTreeMap;
 
@@ -217,7 +217,8 @@ pub struct EdgeStats {
 /// zero. The `start`/`end` times are a min/max and cannot be undone: after a subtraction they
 /// still cover the removed records (the window they report may be wider than the remaining data).
 ///
-/// JSON form (compact; one per trace and one per minute bucket in the store):
+/// JSON form (compact; one per trace and one per minute bucket in stores written before
+/// 2026-11-28, which are still read; new rows hold the binary form of `super::binary`):
 /// `{"n":[{"k":{"name":..,"type":..,"acct":..},"s":{NodeStats}},..],"e":[{"s":0,"t":1,"d":{EdgeStats}},..]}`
 /// where an edge's `s`/`t` index the `n` list (which is in key order).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -311,7 +312,8 @@ impl GraphContribution {
         }
     }
 
-    /// The compact JSON form (see the type docs).
+    /// The compact JSON form (see the type docs). The store no longer writes it; tests use it
+    /// to stand for rows stored before the binary form.
     pub fn to_json(&self) -> String {
         // Plain data into a String: cannot fail.
         serde_json::to_string(self).unwrap_or_default()

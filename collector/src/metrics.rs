@@ -44,6 +44,9 @@ pub struct Metrics {
     /// Traces the aggregator computed again after a pass had already stored them (not stored
     /// twice).
     pub aggregate_repeated: AtomicU64,
+    /// Stored graph contributions (a trace's, or a minute bucket's) that could not be read: the
+    /// trace was settled without taking its old share out, or the bucket started over.
+    pub aggregate_corrupt: AtomicU64,
     /// Traces the aggregator found parsed in its cache.
     pub aggregate_cache_hits: AtomicU64,
     /// Traces the aggregator had to read back from the database.
@@ -198,6 +201,12 @@ impl Metrics {
             "fluoro_collector_aggregate_repeated_total",
             "Traces aggregated again after they had been stored (not counted twice).",
             get(&self.aggregate_repeated),
+        );
+        counter(
+            &mut out,
+            "fluoro_collector_aggregate_corrupt_total",
+            "Stored graph contributions that could not be read (trace settled without its old share, or bucket started over).",
+            get(&self.aggregate_corrupt),
         );
         counter(
             &mut out,

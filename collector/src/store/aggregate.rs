@@ -207,7 +207,16 @@ impl Aggregator {
                 .0
                 .unwrap_or(f64::from(id.epoch_secs()));
             let old = match (bucket, old) {
-                (Some(b), Some(old)) => Some((b, old?)),
+                (Some(b), Some(Ok(old))) => Some((b, old)),
+                (_, Some(Err(e))) => {
+                    // One damaged row must not stop aggregation: settle the trace afresh. Its
+                    // old share stays in its bucket (counted, logged).
+                    self.metrics
+                        .aggregate_corrupt
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "settling a trace whose stored contribution is unreadable; its old share stays in its graph bucket");
+                    None
+                }
                 _ => None,
             };
             settled.push(Settled {
@@ -230,12 +239,21 @@ fn bucket_mut<'a>(
     buckets: &'a mut HashMap<i64, GraphContribution>,
     conn: &Connection,
     b: i64,
+    metrics: &Metrics,
 ) -> Result<&'a mut GraphContribution, StoreError> {
     if let std::collections::hash_map::Entry::Vacant(e) = buckets.entry(b) {
         let mut stmt = conn.prepare_cached("SELECT data FROM graph_buckets WHERE bucket = ?1")?;
         let mut rows = stmt.query([b])?;
         let g = match rows.next()? {
-            Some(r) => stored_contribution(r.get_ref(0)?, || format!("graph bucket {b}"))?,
+            Some(r) => match stored_contribution(r.get_ref(0)?, || format!("graph bucket {b}")) {
+                Ok(g) => g,
+                Err(e) => {
+                    // Failing here would fail every pass that touches this minute.
+                    metrics.aggregate_corrupt.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "a graph bucket is unreadable: it starts over from the traces settled from now on");
+                    GraphContribution::default()
+                }
+            },
             None => GraphContribution::default(),
         };
         e.insert(g);
@@ -280,9 +298,9 @@ fn apply(conn: &Connection, settled: Vec<Settled>, metrics: &Metrics) -> Result<
             remove_terms(conn, s.key, s.id_time, old_terms.as_deref())?;
             terms.push(s.key, s.id_time, &s.terms);
             if let Some((b, old)) = &s.old {
-                bucket_mut(&mut buckets, conn, *b)?.subtract(old);
+                bucket_mut(&mut buckets, conn, *b, metrics)?.subtract(old);
             }
-            bucket_mut(&mut buckets, conn, s.bucket)?.merge(&s.contribution);
+            bucket_mut(&mut buckets, conn, s.bucket, metrics)?.merge(&s.contribution);
             update.execute(params![
                 s.key,
                 s.revision,
@@ -373,11 +391,9 @@ mod tests {
             .map_or(0, |e| e.records)
     }
 
-    /// More traces than one pass holds, so passes overlap in the pipeline, and late documents
-    /// for some traces after they were settled: every trace is counted once, and the late
-    /// ones move from the inferred `remote` node to the real service.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn pipelined_passes_count_each_trace_once() {
+    /// A store on a fresh file, aggregating at once, with a small cache (some traces are read
+    /// back): (its directory, the file, its metrics, the store).
+    fn open_store() -> (PathBuf, PathBuf, Arc<Metrics>, Store) {
         let dir = std::env::temp_dir().join(format!(
             "fluoro-aggregate-test-{}-{}",
             std::process::id(),
@@ -391,12 +407,33 @@ mod tests {
                 write_queue: 64,
                 aggregate_delay: Duration::ZERO,
                 retention: Duration::from_secs(86_400),
-                aggregate_cache: 1 << 20, // small: some traces are read back
+                aggregate_cache: 1 << 20,
                 wal_limit: crate::store::checkpoint::DEFAULT_WAL_LIMIT_BYTES,
             },
             Arc::clone(&metrics),
         )
         .unwrap();
+        (dir, path, metrics, store)
+    }
+
+    /// Waits until `n` trace aggregations have been stored.
+    async fn settled(metrics: &Metrics, n: usize) {
+        let waited = std::time::Instant::now();
+        while metrics.traces_aggregated.load(Ordering::Relaxed) < n as u64 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "aggregation stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// More traces than one pass holds, so passes overlap in the pipeline, and late documents
+    /// for some traces after they were settled: every trace is counted once, and the late
+    /// ones move from the inferred `remote` node to the real service.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelined_passes_count_each_trace_once() {
+        let (dir, path, metrics, store) = open_store();
         let now = now_secs();
         let complete = 3 * TRACES_PER_PASS;
         let partial = 200;
@@ -418,20 +455,7 @@ mod tests {
             }
         }
         store.ingest(batch).await.unwrap();
-        let settled = |n: usize| {
-            let metrics = Arc::clone(&metrics);
-            async move {
-                let waited = std::time::Instant::now();
-                while metrics.traces_aggregated.load(Ordering::Relaxed) < n as u64 {
-                    assert!(
-                        waited.elapsed() < Duration::from_secs(30),
-                        "aggregation stalled"
-                    );
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        };
-        settled(complete + partial).await;
+        settled(&metrics, complete + partial).await;
         let (client, a, b, remote) = (
             NodeKey::client("svc-a"),
             NodeKey::new("svc-a", None),
@@ -450,12 +474,55 @@ mod tests {
         for chunk in late.chunks(50) {
             store.ingest(chunk.to_vec()).await.unwrap();
         }
-        settled(complete + 2 * partial).await;
+        settled(&metrics, complete + 2 * partial).await;
         let g = graph(&path);
         assert_eq!(edge(&g, &client, &a), (complete + partial) as u64);
         assert_eq!(edge(&g, &a, &b), (complete + partial) as u64);
         assert_eq!(edge(&g, &a, &remote), 0);
         assert!(!g.nodes.contains_key(&remote));
+        store.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A trace row and a bucket whose stored contributions cannot be read (damaged on disk)
+    /// do not stop aggregation: the trace is settled afresh, the bucket starts over, and both
+    /// are counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unreadable_contributions_do_not_stop_aggregation() {
+        let (dir, path, metrics, store) = open_store();
+        let now = now_secs();
+        let first = trace(now, false);
+        let (t, call) = {
+            let a = first[0].segment.as_ref().unwrap();
+            let call = a.subsegments.as_ref().unwrap()[0]
+                .parsed_id()
+                .unwrap()
+                .unwrap();
+            (first[0].trace_id, call)
+        };
+        store.ingest(first).await.unwrap();
+        settled(&metrics, 1).await;
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            conn.execute("UPDATE traces SET contribution = x'B1FF'", [])
+                .unwrap();
+            conn.execute("UPDATE graph_buckets SET data = 'not a contribution'", [])
+                .unwrap();
+        }
+        let mut more = vec![late_b(t, call, EntityId::generate(), now)];
+        more.extend(trace(now, true));
+        store.ingest(more).await.unwrap();
+        settled(&metrics, 3).await;
+        assert_eq!(metrics.aggregate_corrupt.load(Ordering::Relaxed), 2);
+        let (client, a, b) = (
+            NodeKey::client("svc-a"),
+            NodeKey::new("svc-a", None),
+            NodeKey::new("svc-b", None),
+        );
+        let g = graph(&path);
+        assert_eq!(edge(&g, &client, &a), 2);
+        assert_eq!(edge(&g, &a, &b), 2);
         store.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

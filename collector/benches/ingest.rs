@@ -1,7 +1,7 @@
 //! Ingest load tool: sustained PutTraceSegments ingest beside the bare SQLite insert rate of the
 //! same rows, measured in one run, then query latencies over the stored data.
 //!
-//! `cargo bench -p fluoro-collector --bench ingest -- [SEGMENTS] [CONNECTIONS]`
+//! `cargo bench -p fluoro-collector --bench ingest -- [SEGMENTS] [CONNECTIONS] [--api-only]`
 //! (defaults: 1,000,000 segments, 16 connections: two AWS-style daemons at their default
 //! concurrency of 8 senders each).
 //!
@@ -346,10 +346,17 @@ fn main() {
     let docs = documents(n);
     let avg = docs.iter().map(|d| d.3.len()).sum::<usize>() / docs.len();
     println!("ingest: {n} segments of ~{avg} bytes, {connections} connections, batches of {BATCH}");
-    let bare_rate = bare(&docs);
-    println!("bare sqlite insert, document rows: {bare_rate:>10.0} segments/s");
-    let all_rate = bare_all(&docs);
-    println!("bare sqlite insert, every row stored: {all_rate:>10.0} segments/s");
+    // `--api-only` (experiments): no bare baselines, so no share is printed.
+    let api_only = std::env::args().any(|a| a == "--api-only");
+    let (bare_rate, all_rate) = if api_only {
+        (f64::NAN, f64::NAN)
+    } else {
+        let bare_rate = bare(&docs);
+        println!("bare sqlite insert, document rows: {bare_rate:>10.0} segments/s");
+        let all_rate = bare_all(&docs);
+        println!("bare sqlite insert, every row stored: {all_rate:>10.0} segments/s");
+        (bare_rate, all_rate)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,16 +10,18 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use fluoro_proto::frame;
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::Segment;
 
+use crate::clock::Anchor;
 use crate::entity::{Node, Returns};
+use crate::record::Records;
 
 /// How long the emitter thread sleeps when its queue is empty.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
@@ -32,9 +34,11 @@ pub(crate) struct Finished {
     pub(crate) doc: Segment,
 }
 
-/// Work for the emitter thread. Closed subsegments travel as their nodes: the caller moves a
-/// pointer, and this thread takes the document out (and sets `id` and the default
-/// `namespace`), so the caller's path copies and allocates as little as possible.
+/// Work for the emitter thread. Closed plain subsegments travel as records (one contiguous
+/// buffer per trace, `crate::record`); the segment and other subsegments as their nodes:
+/// the caller moves a pointer, and this thread takes the document out (and sets `id` and the
+/// default `namespace`), so the caller's path copies and allocates as little as possible.
+/// The records closed before the nodes in `subs`.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// A closed segment and the closed subsegments still held for it.
@@ -42,11 +46,17 @@ pub(crate) enum Job {
         trace_id: TraceId,
         segment_id: EntityId,
         segment: Arc<Node>,
+        records: Records,
         subs: Vec<Arc<Node>>,
     },
     /// Closed subsegments sent on their own (streaming, Lambda, late subsegments).
     Stream {
         trace_id: TraceId,
+        /// The trace's time anchor (for the records' times).
+        anchor: Anchor,
+        /// Where the nodes and the record buffer go back to.
+        home: Weak<Returns>,
+        records: Records,
         subs: Vec<Arc<Node>>,
     },
     /// One document as is (in-progress documents).
@@ -155,10 +165,17 @@ impl Emitter {
             Ok(()) => {}
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
                 match job {
-                    Job::Trace { segment, subs, .. } => {
-                        crate::entity::reclaim(std::iter::once(segment).chain(subs));
+                    Job::Trace {
+                        segment,
+                        records,
+                        subs,
+                        ..
+                    } => {
+                        crate::entity::reclaim(std::iter::once(segment).chain(subs), Some(records));
                     }
-                    Job::Stream { subs, .. } => crate::entity::reclaim(subs),
+                    Job::Stream { records, subs, .. } => {
+                        crate::entity::reclaim(subs, Some(records));
+                    }
                     Job::Document(_) | Job::Flush(_) => {}
                 }
                 let n = self
@@ -256,31 +273,45 @@ impl Worker {
                     trace_id,
                     segment_id,
                     segment,
+                    records,
                     subs,
                 } => {
                     let mut doc = segment.take_segment();
+                    let anchor = *segment.trace.anchor();
                     // Common case first: every subsegment a plain direct child, the whole in
-                    // one datagram, written without building their documents.
-                    let flat = subs.iter().all(|n| n.parent == Some(segment_id));
-                    if flat && self.send_flat(&doc, &subs) {
-                        for n in &subs {
-                            n.clear_plain();
-                        }
-                    } else {
-                        let orphans = assemble(segment_id, &mut doc, finished(&subs));
+                    // one datagram, written straight from the records.
+                    let flat = subs.is_empty()
+                        && (records.is_empty() || records.single_parent() == Some(segment_id));
+                    if !(flat && self.send_flat(&doc, &records, &anchor)) {
+                        let mut docs = finished_records(&records, &anchor);
+                        docs.extend(finished(&subs));
+                        let orphans = assemble(segment_id, &mut doc, docs);
                         self.send_fitting(doc, trace_id, None);
                         self.stream(trace_id, orphans);
                     }
                     let home = segment.trace.home.clone();
-                    Returns::give(&home, std::iter::once(segment).chain(subs));
+                    Returns::give(
+                        &home,
+                        std::iter::once(segment).chain(subs),
+                        Some(records.into_buf()),
+                    );
                 }
-                Job::Stream { trace_id, subs } => {
-                    let docs = finished(&subs);
-                    if let Some(first) = subs.first() {
-                        let home = first.trace.home.clone();
-                        Returns::give(&home, subs);
+                Job::Stream {
+                    trace_id,
+                    anchor,
+                    home,
+                    records,
+                    subs,
+                } => {
+                    if subs.is_empty() && (records.is_empty() || records.single_parent().is_some())
+                    {
+                        self.stream_records(trace_id, &records, &anchor);
+                    } else {
+                        let mut docs = finished_records(&records, &anchor);
+                        docs.extend(finished(&subs));
+                        self.stream(trace_id, docs);
                     }
-                    self.stream(trace_id, docs);
+                    Returns::give(&home, subs, Some(records.into_buf()));
                 }
                 Job::Document(doc) => {
                     let t = doc
@@ -330,11 +361,11 @@ impl Worker {
         }
     }
 
-    /// Sends the segment `doc` with `subs` (its direct children) embedded,
-    /// each subsegment written straight as JSON (`Node::write_plain`). False, with nothing
-    /// sent, when one of them is not plain or the whole does not fit in one datagram: the
-    /// caller then builds the documents and sends them the general way.
-    fn send_flat(&mut self, doc: &Segment, subs: &[Arc<Node>]) -> bool {
+    /// Sends the segment `doc` with `records` (its direct children) embedded, each written
+    /// straight as JSON (`record::Rec::write_json`). False, with nothing sent, when the whole
+    /// does not fit in one datagram: the caller then builds the documents and sends them the
+    /// general way.
+    fn send_flat(&mut self, doc: &Segment, records: &Records, anchor: &Anchor) -> bool {
         if doc.subsegments.is_some() {
             return false;
         }
@@ -345,18 +376,20 @@ impl Worker {
         if serde_json::to_writer(&mut self.buf, doc).is_err() {
             return false;
         }
-        if !subs.is_empty() {
+        if !records.is_empty() {
             // `{...}` with at least one member (`id`): reopen it for `subsegments`.
             if self.buf.len() < body + 3 || self.buf.last() != Some(&b'}') {
                 return false;
             }
             self.buf.pop();
             self.buf.extend_from_slice(b",\"subsegments\":[");
-            for (i, n) in subs.iter().enumerate() {
+            for (i, r) in records.iter().enumerate() {
                 if i > 0 {
                     self.buf.push(b',');
                 }
-                if !n.write_plain(&mut self.buf) || self.buf.len() > frame::MAX_UDP_PAYLOAD {
+                if r.write_json(anchor, None, &mut self.buf).is_err()
+                    || self.buf.len() > frame::MAX_UDP_PAYLOAD
+                {
                     return false;
                 }
             }
@@ -367,6 +400,26 @@ impl Worker {
         }
         self.send_buf();
         true
+    }
+
+    /// Sends each record as an independent subsegment, one datagram each (streaming, all
+    /// under one parent).
+    fn stream_records(&mut self, trace_id: TraceId, records: &Records, anchor: &Anchor) {
+        let trace = trace_id.to_string();
+        for r in records.iter() {
+            self.stats.streamed.fetch_add(1, Ordering::Relaxed);
+            self.buf.clear();
+            self.buf.extend_from_slice(frame::HEADER);
+            self.buf.push(b'\n');
+            if r.write_json(anchor, Some(&trace), &mut self.buf).is_ok()
+                && self.buf.len() <= frame::MAX_UDP_PAYLOAD
+            {
+                self.send_buf();
+            } else {
+                // Too large alone (or not writable): the general way counts and logs it.
+                self.send_fitting(r.document(anchor), trace_id, Some(r.parent));
+            }
+        }
     }
 
     /// Serializes and sends `doc`; if it does not fit, moves its subsegments out one at a time
@@ -452,6 +505,14 @@ impl Worker {
 
 fn finished(nodes: &[Arc<Node>]) -> Vec<Finished> {
     nodes.iter().filter_map(|n| n.take_finished()).collect()
+}
+
+fn finished_records(records: &Records, anchor: &Anchor) -> Vec<Finished> {
+    records
+        .documents(anchor)
+        .into_iter()
+        .map(|(id, parent, doc)| Finished { id, parent, doc })
+        .collect()
 }
 
 type Children = HashMap<EntityId, Vec<(EntityId, Segment)>>;

@@ -3,8 +3,9 @@
 //! An open entity is a [`Node`]: its ids, its end time (also its `ended` flag) and its document (a
 //! `fluoro_proto::segment::Segment`) behind its own mutex. The nodes of one trace share a
 //! [`Trace`], which holds the closed subsegments until they can be sent with their segment (or
-//! streamed on their own) and counts the open ones. Locks are per entity and per trace: there
-//! is no lock shared between requests.
+//! streamed on their own) and counts the open ones: plain ones as records
+//! ([`crate::record`]), their nodes kept on the closing thread for reuse; the others as their
+//! nodes. Locks are per entity and per trace: there is no lock shared between requests.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -17,7 +18,7 @@ use fluoro_proto::header::{Sampled, TraceHeader};
 use fluoro_proto::ids::{EntityId, TraceId};
 use fluoro_proto::segment::{
     AnnotationValue, Aws, Cause, CauseDetails, Exception, Http, HttpRequest, HttpResponse, Segment,
-    Sql, Timestamp,
+    Sql,
 };
 use serde::Serialize;
 use serde_json::Number;
@@ -25,6 +26,7 @@ use serde_json::Number;
 use crate::clock::{self, Anchor};
 use crate::context;
 use crate::emitter::{Finished, Job};
+use crate::record::{Records, Val, timestamp};
 
 use crate::recorder::Inner;
 use crate::rng;
@@ -53,34 +55,56 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Nodes the emitter thread has emptied, on their way back to the thread whose trace they
-/// belonged to, so that the memory of a node is allocated, reused and finally freed on one
-/// thread. With glibc's allocator, memory freed on another thread never returns to the
-/// allocating thread's cache and both threads then take the arena lock on every allocation
-/// and free; that contention cost more than the rest of the subsegment.
+/// Nodes (segments, and subsegments that were not plain) the emitter thread has emptied and
+/// record buffers it has sent, on their way back to the thread whose trace they belonged to,
+/// so that their memory is allocated, reused and finally freed on one thread. With glibc's
+/// allocator, memory freed on another thread never returns to the allocating thread's cache
+/// and both threads then take the arena lock on every allocation and free; that contention
+/// cost more than the rest of the subsegment.
 #[derive(Debug, Default)]
-pub(crate) struct Returns(Mutex<Vec<Arc<Node>>>);
+pub(crate) struct Returns(Mutex<Back>);
 
-/// Nodes a thread's returns queue holds at most; the emitter frees the rest itself.
+#[derive(Debug, Default)]
+struct Back {
+    nodes: Vec<Arc<Node>>,
+    bufs: Vec<Vec<u8>>,
+}
+
+/// Nodes (and record buffers) a thread's returns queue and pool hold at most; the emitter
+/// frees the rest itself.
 const RETURNS_CAP: usize = 4096;
 
+/// A record buffer larger than this is freed instead of kept for reuse.
+const BUF_KEEP: usize = 64 * 1024;
+
 impl Returns {
-    /// Hands emptied nodes back (emitter thread). Nodes still referenced elsewhere are
-    /// skipped when reused, not here.
-    pub(crate) fn give(home: &Weak<Returns>, nodes: impl IntoIterator<Item = Arc<Node>>) {
+    /// Hands emptied nodes and a sent record buffer back (emitter thread). Nodes still
+    /// referenced elsewhere are skipped when reused, not here.
+    pub(crate) fn give(
+        home: &Weak<Returns>,
+        nodes: impl IntoIterator<Item = Arc<Node>>,
+        buf: Option<Vec<u8>>,
+    ) {
         let Some(r) = home.upgrade() else {
             return; // the thread has ended: the nodes are freed here
         };
         let mut q = lock(&r.0);
-        let room = RETURNS_CAP.saturating_sub(q.len());
-        q.extend(nodes.into_iter().take(room));
+        let room = RETURNS_CAP.saturating_sub(q.nodes.len());
+        q.nodes.extend(nodes.into_iter().take(room));
+        if let Some(buf) = buf
+            && buf.capacity() <= BUF_KEEP
+            && q.bufs.len() < RETURNS_CAP
+        {
+            q.bufs.push(buf);
+        }
     }
 }
 
-/// A thread's free nodes, refilled from its returns queue.
+/// A thread's free nodes and record buffers, refilled from its returns queue.
 #[derive(Debug, Default)]
 struct Pool {
     free: Vec<Arc<Node>>,
+    bufs: Vec<Vec<u8>>,
     returns: Arc<Returns>,
 }
 
@@ -90,10 +114,10 @@ impl Pool {
         loop {
             if self.free.is_empty() {
                 let mut q = lock(&self.returns.0);
-                if q.is_empty() {
+                if q.nodes.is_empty() {
                     return None;
                 }
-                std::mem::swap(&mut self.free, &mut *q);
+                std::mem::swap(&mut self.free, &mut q.nodes);
             }
             let n = self.free.pop()?;
             // Plain loads; `alloc`'s `Arc::get_mut` makes the check that counts.
@@ -101,6 +125,14 @@ impl Pool {
                 return Some(n);
             }
         }
+    }
+
+    /// A record buffer (empty when there is none to reuse).
+    fn take_buf(&mut self) -> Vec<u8> {
+        if self.bufs.is_empty() {
+            std::mem::swap(&mut self.bufs, &mut lock(&self.returns.0).bufs);
+        }
+        self.bufs.pop().unwrap_or_default()
     }
 }
 
@@ -121,7 +153,7 @@ fn home() -> Weak<Returns> {
 /// A new open node, in a reused allocation from this thread's pool when there is one. Only
 /// the fields that change are written (a node is a few hundred bytes).
 fn alloc(
-    trace: Arc<Trace>,
+    trace: Cow<'_, Arc<Trace>>,
     id: EntityId,
     parent: Option<EntityId>,
     name: Cow<'static, str>,
@@ -134,8 +166,11 @@ fn alloc(
     if let Some(mut a) = reused
         && let Some(n) = Arc::get_mut(&mut a)
     {
-        // Drops the previous occupant's trace and name here, on this thread.
-        n.trace = trace;
+        // Drops the previous occupant's trace and name here, on this thread; a node reused
+        // within its trace (the usual case) keeps its reference.
+        if !Arc::ptr_eq(&n.trace, &trace) {
+            n.trace = trace.into_owned();
+        }
         n.id = id;
         n.parent = parent;
         n.name = name;
@@ -149,7 +184,7 @@ fn alloc(
         return a;
     }
     Arc::new(Node {
-        trace,
+        trace: trace.into_owned(),
         id,
         parent,
         name,
@@ -159,20 +194,61 @@ fn alloc(
     })
 }
 
-/// Keeps the nodes of a job the queue refused (caller's thread) for reuse here.
-pub(crate) fn reclaim(nodes: impl IntoIterator<Item = Arc<Node>>) {
+/// Keeps the nodes and record buffer of a job the queue refused (caller's thread) for reuse
+/// here.
+pub(crate) fn reclaim(nodes: impl IntoIterator<Item = Arc<Node>>, records: Option<Records>) {
     let _ = POOL.try_with(|p| {
         if let Ok(mut p) = p.try_borrow_mut() {
             let room = RETURNS_CAP.saturating_sub(p.free.len());
             p.free.extend(nodes.into_iter().take(room));
+            if let Some(r) = records
+                && r.has_buf()
+                && p.bufs.len() < RETURNS_CAP
+            {
+                p.bufs.push(r.into_buf());
+            }
         }
     });
 }
 
+/// Keeps a closed subsegment's node, recorded as plain, for reuse on this thread.
+#[inline]
+fn keep(node: Arc<Node>) {
+    // Plain loads: only a node nothing else holds is worth keeping.
+    if Arc::strong_count(&node) != 1 || Arc::weak_count(&node) != 0 {
+        return;
+    }
+    let _ = POOL.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut()
+            && p.free.len() < RETURNS_CAP
+        {
+            p.free.push(node);
+        }
+    });
+}
+
+/// An empty record buffer from this thread's pool.
+fn records() -> Records {
+    Records::with_buf(
+        POOL.try_with(|p| {
+            p.try_borrow_mut()
+                .map(|mut p| p.take_buf())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default(),
+    )
+}
+
 #[derive(Debug, Default)]
 struct TraceState {
-    /// Closed subsegments not yet handed to the emitter.
+    /// Closed plain subsegments not yet handed to the emitter, as records; they closed
+    /// before those in `finished`.
+    records: Records,
+    /// Closed subsegments not yet handed to the emitter that were not plain, and every one
+    /// after the first of those (`mixed`), so that the two lists keep the closing order.
     finished: Vec<Arc<Node>>,
+    /// A subsegment of this trace closed that was not plain.
+    mixed: bool,
     /// The closed segment, waiting for its open subsegments.
     segment: Option<Arc<Node>>,
     /// The segment has been handed to the emitter (or is a facade that is never sent): later
@@ -234,13 +310,7 @@ impl Trace {
         }
     }
 
-    fn closed(&self, node: Arc<Node>) {
-        match node.parent {
-            None => self.segment_closed(node),
-            Some(_) => self.subsegment_closed(node),
-        }
-    }
-
+    /// The segment has closed.
     fn segment_closed(&self, doc: Arc<Node>) {
         let mut st = lock(&self.state);
         if st.emitted {
@@ -250,12 +320,14 @@ impl Trace {
         // after this load closes after the segment is sent, and is streamed on its own.
         if self.opened.load(Ordering::Acquire) == st.closed {
             st.emitted = true;
+            let records = std::mem::take(&mut st.records);
             let subs = std::mem::take(&mut st.finished);
             drop(st);
             self.recorder.emitter.submit(Job::Trace {
                 trace_id: self.trace_id,
                 segment_id: self.segment_id,
                 segment: doc,
+                records,
                 subs,
             });
         } else {
@@ -263,19 +335,42 @@ impl Trace {
         }
     }
 
-    fn subsegment_closed(&self, node: Arc<Node>) {
+    /// The subsegment `node` has closed at raw reading `end`. A plain one (only what the hot
+    /// path stages) is copied into the trace's records and its node returned, free for reuse
+    /// on this thread; any other is kept until it is sent (`None`).
+    fn subsegment_closed(&self, node: Arc<Node>, end: u64) -> Option<Arc<Node>> {
+        let mut data = lock(&node.data);
         let mut st = lock(&self.state);
-        st.finished.push(node);
+        let plain = !st.mixed && data.doc.is_none() && {
+            if !st.records.has_buf() {
+                st.records = records();
+            }
+            node.record(&data.annotations, end, &mut st.records)
+        };
+        let back = if plain {
+            data.annotations.clear();
+            drop(data);
+            Some(node)
+        } else {
+            drop(data);
+            st.mixed = true;
+            st.finished.push(node);
+            None
+        };
         st.closed += 1;
         let open = self
             .opened
             .load(Ordering::Acquire)
             .saturating_sub(st.closed);
+        let held = st.records.len() + st.finished.len();
         // Once the segment is sent (or is a Lambda facade, never sent), or when it holds too
         // many, closed subsegments go out on their own; their `parent_id` places them.
-        let job = if st.emitted || st.finished.len() >= self.recorder.streaming_threshold {
+        let job = if st.emitted || held >= self.recorder.streaming_threshold {
             Some(Job::Stream {
                 trace_id: self.trace_id,
+                anchor: self.anchor,
+                home: self.home.clone(),
+                records: std::mem::take(&mut st.records),
                 subs: std::mem::take(&mut st.finished),
             })
         } else if open == 0 {
@@ -285,6 +380,7 @@ impl Trace {
                     trace_id: self.trace_id,
                     segment_id: self.segment_id,
                     segment,
+                    records: std::mem::take(&mut st.records),
                     subs: std::mem::take(&mut st.finished),
                 }
             })
@@ -295,6 +391,12 @@ impl Trace {
         if let Some(job) = job {
             self.recorder.emitter.submit(job);
         }
+        back
+    }
+
+    /// The wall-clock anchor of this trace's times.
+    pub(crate) fn anchor(&self) -> &Anchor {
+        &self.anchor
     }
 }
 
@@ -324,7 +426,7 @@ pub(crate) struct Node {
 }
 
 /// What an open entity stages: taken out whole by the emitter thread once it has closed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Data {
     annotations: Staged,
     doc: Option<Box<Segment>>,
@@ -386,52 +488,6 @@ impl Staged {
     }
 }
 
-/// Microseconds since the epoch as a document's timestamp (microsecond resolution, as the
-/// Python SDK writes).
-fn timestamp(micros: u64) -> Option<Timestamp> {
-    // Exact below 2^53 microseconds (the year 2255); the division is correctly rounded, so
-    // this is the number `write_micros` writes in decimal.
-    #[allow(clippy::cast_precision_loss)]
-    Timestamp::from_secs_f64(micros as f64 / 1e6)
-}
-
-/// `micros` as epoch seconds in decimal, the same number as `timestamp(micros)`.
-fn write_micros(out: &mut Vec<u8>, micros: u64) {
-    push_decimal(out, micros / 1_000_000);
-    out.push(b'.');
-    let mut frac = micros % 1_000_000;
-    let mut digits = [b'0'; 6];
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + u8::try_from(frac % 10).unwrap_or(0);
-        frac /= 10;
-    }
-    let keep = digits.iter().rposition(|&d| d != b'0').map_or(1, |i| i + 1);
-    out.extend_from_slice(&digits[..keep]);
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
-    let mut b = [0u8; 20];
-    let mut i = b.len();
-    loop {
-        i -= 1;
-        b[i] = b'0' + u8::try_from(v % 10).unwrap_or(0);
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&b[i..]);
-}
-
-/// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
-fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let v = id.get();
-    for i in (0..16).rev() {
-        out.push(HEX[usize::try_from((v >> (i * 4)) & 0xf).unwrap_or(0)]);
-    }
-}
-
 impl Node {
     /// The segment; `doc` holds what the recorder fills in at the start (trace id, parent,
     /// origin, aws, service), `None` when the trace is not sampled.
@@ -443,7 +499,7 @@ impl Node {
         let id = trace.segment_id;
         // The segment begins when its trace's anchor was read.
         let start = trace.anchor.ticks;
-        let node = alloc(trace, id, None, name, start);
+        let node = alloc(Cow::Owned(trace), id, None, name, start);
         if doc.is_some() {
             lock(&node.data).doc = doc;
         }
@@ -452,10 +508,10 @@ impl Node {
 
     /// A subsegment of `parent` (sampled traces only).
     pub(crate) fn new_subsegment(parent: &Arc<Node>, name: Cow<'static, str>) -> Arc<Node> {
-        let trace = Arc::clone(&parent.trace);
+        let trace = &parent.trace;
         trace.opened.fetch_add(1, Ordering::AcqRel);
         alloc(
-            trace,
+            Cow::Borrowed(trace),
             rng::entity_id(),
             Some(parent.id),
             crate::recorder::clean_name(name),
@@ -490,17 +546,60 @@ impl Node {
         if this.is_ended() {
             return;
         }
-        this.end.store(end_ticks(), Ordering::Release);
+        let end = end_ticks();
+        this.end.store(end, Ordering::Release);
         if !this.trace.sampled {
             return;
         }
+        let spare = spare.filter(|s| Arc::ptr_eq(&this, s));
+        if this.parent.is_none() {
+            match spare {
+                Some(spare) => this.trace.segment_closed(spare),
+                None => {
+                    let trace = Arc::clone(&this.trace);
+                    trace.segment_closed(this);
+                }
+            }
+            return;
+        }
         match spare {
-            Some(spare) if Arc::ptr_eq(&this, &spare) => this.trace.closed(spare),
-            _ => {
+            Some(spare) => {
+                if let Some(back) = this.trace.subsegment_closed(spare, end) {
+                    drop(back);
+                    keep(this);
+                }
+            }
+            None => {
                 let trace = Arc::clone(&this.trace);
-                trace.closed(this);
+                if let Some(back) = trace.subsegment_closed(this, end) {
+                    keep(back);
+                }
             }
         }
+    }
+
+    /// Copies this closed plain subsegment (ids, name, raw times, `annotations`) into
+    /// `records`. False, with nothing written, when it cannot be recorded (an annotation
+    /// value other than a string, number or boolean; lengths beyond the format's).
+    #[inline]
+    fn record(&self, annotations: &Staged, end: u64, records: &mut Records) -> bool {
+        let Some(parent) = self.parent else {
+            return false;
+        };
+        let Some(mark) = records.begin(self.id, parent, self.start, end, &self.name) else {
+            return false;
+        };
+        for (k, v) in annotations.iter() {
+            let ok = match v.as_val() {
+                Some(v) => records.annotation(mark, k, &v),
+                None => false,
+            };
+            if !ok {
+                records.abort(mark);
+                return false;
+            }
+        }
+        records.commit(mark, parent)
     }
 
     /// The document from the staged data.
@@ -571,75 +670,6 @@ impl Node {
             parent: self.parent?,
             doc: self.build(data, self.end_micros()),
         })
-    }
-
-    /// Writes the closed subsegment's document as JSON straight into `out`, without building
-    /// a `Segment`, when it is plain: only what the hot path stages (id, name, times,
-    /// annotations; the default `namespace`), no other member set. The same members and
-    /// values as `build` then `serde_json` (test `plain_json_matches_the_built_document`).
-    /// False, with nothing written, for anything else. The node keeps its data (see
-    /// `clear_plain`).
-    pub(crate) fn write_plain(&self, out: &mut Vec<u8>) -> bool {
-        let data = lock(&self.data);
-        if data.doc.is_some() || self.parent.is_none() {
-            return false;
-        }
-        let Some(end) = self.end_micros() else {
-            return false;
-        };
-        let mark = out.len();
-        let ok = self
-            .write_plain_json(self.start_micros(), end, &data.annotations, out)
-            .is_ok();
-        if !ok {
-            out.truncate(mark);
-        }
-        ok
-    }
-
-    fn write_plain_json(
-        &self,
-        start: u64,
-        end: u64,
-        annotations: &Staged,
-        out: &mut Vec<u8>,
-    ) -> serde_json::Result<()> {
-        out.extend_from_slice(b"{\"id\":\"");
-        push_hex_id(out, self.id);
-        out.extend_from_slice(b"\",\"name\":");
-        serde_json::to_writer(&mut *out, &*self.name)?;
-        out.extend_from_slice(b",\"start_time\":");
-        write_micros(out, start);
-        out.extend_from_slice(b",\"end_time\":");
-        write_micros(out, end);
-        out.extend_from_slice(b",\"namespace\":\"local\"");
-        if !annotations.is_empty() {
-            out.extend_from_slice(b",\"annotations\":{");
-            for (i, (k, v)) in annotations.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                if valid_annotation_key(k) {
-                    // Letters, digits and `_`: nothing to escape.
-                    out.push(b'"');
-                    out.extend_from_slice(k.as_bytes());
-                    out.push(b'"');
-                } else {
-                    serde_json::to_writer(&mut *out, &**k)?;
-                }
-                out.push(b':');
-                v.write_json(out)?;
-            }
-            out.push(b'}');
-        }
-        out.push(b'}');
-        Ok(())
-    }
-
-    /// Empties a node whose document `write_plain` wrote and the emitter sent (emitter
-    /// thread), so that its reuse has nothing to reset.
-    pub(crate) fn clear_plain(&self) {
-        lock(&self.data).annotations.clear();
     }
 
     /// A copy of the document as it is now, marked in progress.
@@ -792,18 +822,17 @@ impl StagedValue {
         }
     }
 
-    /// The value as JSON, as its `AnnotationValue` would be written.
-    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        match &self.0 {
-            Repr::Value(v) => serde_json::to_writer(out, v),
-            Repr::Short { len, bytes } => {
-                let b = &bytes[..usize::from(*len)];
-                match std::str::from_utf8(b) {
-                    Ok(s) => serde_json::to_writer(out, s),
-                    Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(b)),
-                }
-            }
-        }
+    /// The value for a record; `None` for values a record does not carry (`Other`).
+    #[inline]
+    fn as_val(&self) -> Option<Val<'_>> {
+        Some(match &self.0 {
+            // Copied whole from a `str`.
+            Repr::Short { len, bytes } => Val::Str(bytes.get(..usize::from(*len))?),
+            Repr::Value(AnnotationValue::String(s)) => Val::Str(s.as_bytes()),
+            Repr::Value(AnnotationValue::Number(n)) => Val::number(n)?,
+            Repr::Value(AnnotationValue::Bool(b)) => Val::Bool(*b),
+            Repr::Value(AnnotationValue::Other(_)) => return None,
+        })
     }
 
     fn into_value(self) -> AnnotationValue {
@@ -1360,9 +1389,10 @@ mod tests {
             .build()
     }
 
-    /// The emitter's direct JSON for plain subsegments says what `build` + serde says.
+    /// A plain subsegment's record, written as JSON by the emitter or built into a document,
+    /// says what `build` + serde says.
     #[test]
-    fn plain_json_matches_the_built_document() {
+    fn record_json_matches_the_built_document() {
         let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let rec = always(&sink);
         let _seg = rec.begin_segment("plain");
@@ -1376,49 +1406,93 @@ mod tests {
         sub.annotate("f", 2.5);
         sub.annotate("b", true);
         sub.annotate("n", -4);
+        sub.annotate("u", u64::MAX);
+        sub.annotate("i", i64::MIN);
         let n = node(&sub);
-        drop(sub);
+        let end = clock::ticks();
+        let data = lock(&n.data).clone();
+        let mut records = Records::default();
+        assert!(n.record(&data.annotations, end, &mut records));
+        let anchor = *n.trace.anchor();
+        let built = n.build(data, Some(anchor.epoch_micros(end)));
+        let built = serde_json::to_value(&built).unwrap();
+        let r = records.iter().next().unwrap();
         let mut out = b"prefix".to_vec();
-        assert!(n.write_plain(&mut out));
-        let built = n.build(n.take_data(), n.end_micros());
+        r.write_json(&anchor, None, &mut out).unwrap();
         let plain: serde_json::Value = serde_json::from_slice(&out[6..]).unwrap();
-        assert_eq!(plain, serde_json::to_value(&built).unwrap());
+        assert_eq!(plain, built);
+        assert_eq!(serde_json::to_value(r.document(&anchor)).unwrap(), built);
         assert_eq!(plain["annotations"]["n"], -4);
-        assert_eq!(plain["annotations"].as_object().unwrap().len(), 6);
-
-        // Anything beyond the staged members is not plain: nothing written.
-        let other = crate::begin_subsegment("other");
-        other.mark_error();
-        let n = node(&other);
-        drop(other);
-        let mut out = Vec::new();
-        assert!(!n.write_plain(&mut out));
-        assert!(out.is_empty());
+        assert_eq!(plain["annotations"].as_object().unwrap().len(), 8);
+        drop(sub);
     }
 
-    /// Nodes the emitter has sent come back to this thread and are reused for new entities.
+    /// Plain subsegments become records and their nodes stay on this thread; one that is not
+    /// plain travels as its node, and so does every later one (the closing order is kept).
     #[test]
-    fn sent_nodes_come_back_and_are_reused() {
+    fn plain_subsegments_are_recorded_others_kept_as_nodes() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let rec = always(&sink);
+        let seg = rec.begin_segment("mixed");
+        let trace = Arc::clone(
+            &seg.handle()
+                .as_ref()
+                .and_then(Handle::recording)
+                .unwrap()
+                .trace,
+        );
+        let held = || {
+            let st = lock(&trace.state);
+            (st.records.len(), st.finished.len(), st.mixed)
+        };
+        {
+            let a = crate::begin_subsegment("a");
+            a.annotate("k", 1);
+        }
+        assert_eq!(held(), (1, 0, false));
+        {
+            let b = crate::begin_subsegment("b");
+            b.mark_error();
+        }
+        assert_eq!(held(), (1, 1, true));
+        drop(crate::begin_subsegment("c"));
+        assert_eq!(held(), (1, 2, true));
+        drop(seg);
+        assert_eq!(held(), (0, 0, true));
+    }
+
+    /// A plain subsegment's node is reused on this thread as soon as it closes; the segment's
+    /// node, sent by the emitter, comes back with the trace's record buffer and is reused too.
+    #[test]
+    fn nodes_and_buffers_come_back_and_are_reused() {
         let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let rec = always(&sink);
         let ptr =
             |g: &EntityGuard| Arc::as_ptr(g.handle().as_ref().and_then(Handle::recording).unwrap());
-        let mut first = Vec::new();
+        let seg_ptr;
         {
             let seg = rec.begin_segment("pool");
-            first.push(ptr(&seg));
+            seg_ptr = ptr(&seg);
+            let mut subs = Vec::new();
             for _ in 0..3 {
                 let s = crate::begin_subsegment("work");
                 s.annotate("k", "v");
-                first.push(ptr(&s));
+                subs.push(ptr(&s));
             }
+            assert!(subs.iter().all(|p| *p == subs[0]), "{subs:?}");
         }
         assert!(rec.flush(std::time::Duration::from_secs(5)));
-        let returned = POOL.with(|p| lock(&p.borrow().returns.0).len());
-        assert_eq!(returned, 4);
-        let seg = rec.begin_segment("pool");
-        assert!(first.contains(&ptr(&seg)));
-        assert!(!seg.handle().unwrap().is_ended());
-        assert!(seg.is_sampled());
+        let (nodes, bufs) = POOL.with(|p| {
+            let p = p.borrow();
+            let q = lock(&p.returns.0);
+            (q.nodes.len(), q.bufs.len())
+        });
+        assert_eq!((nodes, bufs), (1, 1));
+        // The pool still holds the subsegments' node, then the segment's comes back.
+        let a = rec.begin_segment("pool");
+        let b = rec.begin_segment("pool");
+        assert!([ptr(&a), ptr(&b)].contains(&seg_ptr));
+        assert!(!b.handle().unwrap().is_ended());
+        assert!(b.is_sampled());
     }
 }

@@ -114,6 +114,7 @@ mod imds;
 pub mod integrations;
 pub mod plugins;
 pub mod propagation;
+mod record;
 mod recorder;
 mod rng;
 pub mod sampling;

@@ -131,6 +131,68 @@ fn one_segment_with_nested_subsegments_in_one_datagram() {
     assert_eq!(rec.stats().sent, 1);
 }
 
+/// Plain subsegments travel to the emitter as compact records, the others as their nodes
+/// (`record.rs`); what arrives is the same either way: closing order, nesting, annotations
+/// of every kind. Issue 7.
+#[test]
+fn plain_and_other_subsegments_arrive_alike() {
+    let d = Daemon::new();
+    let rec = d.recorder(ALWAYS, &[]);
+    {
+        let _seg = rec.begin_segment("orders");
+        {
+            let a = begin_subsegment("a");
+            a.annotate("s", "x\"y\\z\n".repeat(8).as_str());
+            a.annotate("n", -4);
+            a.annotate("f", 2.5);
+            a.annotate("b", false);
+            let inner = begin_subsegment("a1 \u{e9}");
+            inner.annotate("short", "c-42");
+        }
+        {
+            let b = begin_subsegment("b");
+            b.set_namespace("remote");
+        }
+        {
+            let c = begin_subsegment("c");
+            c.annotate("k", u64::MAX);
+        }
+    }
+    let docs = d.docs(&rec);
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    let s = &docs[0];
+    assert_eq!(names(s), ["orders", "a", "a1 \u{e9}", "b", "c"]);
+    let subs = s.subsegments.as_ref().unwrap();
+    let a = &subs[0];
+    let ann = a.annotations.as_ref().unwrap();
+    assert_eq!(ann["s"], AnnotationValue::String("x\"y\\z\n".repeat(8)));
+    assert_eq!(ann["n"], AnnotationValue::Number((-4).into()));
+    assert_eq!(
+        ann["f"],
+        AnnotationValue::Number(serde_json::Number::from_f64(2.5).unwrap())
+    );
+    assert_eq!(ann["b"], AnnotationValue::Bool(false));
+    let a1 = &a.subsegments.as_ref().unwrap()[0];
+    assert_eq!(
+        a1.annotations.as_ref().unwrap()["short"],
+        AnnotationValue::String("c-42".into())
+    );
+    assert_eq!(subs[1].namespace.as_deref(), Some("remote"));
+    assert_eq!(
+        subs[2].annotations.as_ref().unwrap()["k"],
+        AnnotationValue::Number(u64::MAX.into())
+    );
+    s.walk(&mut |e| {
+        assert_eq!(e.id.as_ref().map(String::len), Some(16));
+        assert!(e.start_time.is_some() && e.end_time.is_some());
+    });
+    for e in [a, a1, &subs[2]] {
+        assert_eq!(e.namespace.as_deref(), Some("local"));
+        assert!(e.kind.is_none() && e.trace_id.is_none() && e.parent_id.is_none());
+    }
+    assert_eq!(rec.stats().sent, 1);
+}
+
 /// Start and end times: epoch seconds near the wall clock, children inside their parent,
 /// durations as slept (entities read a raw counter; the trace's wall-clock anchor makes them
 /// epoch times, see `clock.rs`).
@@ -415,6 +477,44 @@ fn documents_over_one_datagram_are_split_not_lost() {
     let st = rec.stats();
     assert_eq!(st.dropped_too_large, 0);
     assert!(st.streamed >= 5, "{st:?}");
+}
+
+/// The same with plain subsegments (records): the whole does not fit one datagram, so the
+/// emitter builds their documents and moves some out. Issue 7.
+#[test]
+fn plain_subsegments_over_one_datagram_are_split_not_lost() {
+    let d = Daemon::new();
+    let rec = d.recorder(ALWAYS, &[]);
+    let seg_id;
+    {
+        let seg = rec.begin_segment("big");
+        seg_id = seg.id().unwrap().to_string();
+        for i in 0..60 {
+            let s = begin_subsegment("chunk");
+            s.annotate("blob", "y".repeat(1500 + i).as_str());
+        }
+    }
+    let docs = d.docs(&rec);
+    let mut lens = Vec::new();
+    for doc in &docs {
+        doc.walk(&mut |e| {
+            if e.name.as_deref() == Some("chunk") {
+                match &e.annotations.as_ref().unwrap()["blob"] {
+                    AnnotationValue::String(b) => lens.push(b.len()),
+                    other => panic!("{other:?}"),
+                }
+            }
+        });
+    }
+    lens.sort_unstable();
+    assert_eq!(lens, (1500..1560).collect::<Vec<_>>());
+    for s in docs.iter().filter(|s| s.is_subsegment()) {
+        assert_eq!(s.parent_id.as_deref(), Some(seg_id.as_str()));
+        assert!(s.trace_id.is_some());
+    }
+    let st = rec.stats();
+    assert_eq!(st.dropped_too_large, 0);
+    assert!(st.streamed >= 1, "{st:?}");
 }
 
 #[test]

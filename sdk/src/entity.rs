@@ -70,12 +70,16 @@ struct Back {
     bufs: Vec<Vec<u8>>,
 }
 
-/// Nodes (and record buffers) a thread's returns queue and pool hold at most; the emitter
-/// frees the rest itself.
+/// Nodes a thread's returns queue and pool hold at most; the emitter frees the rest itself.
 const RETURNS_CAP: usize = 4096;
 
-/// A record buffer larger than this is freed instead of kept for reuse.
-const BUF_KEEP: usize = 64 * 1024;
+/// Record buffers a thread's returns queue and pool hold at most (with [`BUF_KEEP`], at most
+/// 16 MiB each).
+const BUFS_CAP: usize = 1024;
+
+/// A record buffer larger than this is freed instead of kept for reuse (a segment of 100
+/// short plain subsegments, the streaming threshold, needs about 9 KB).
+const BUF_KEEP: usize = 16 * 1024;
 
 impl Returns {
     /// Hands emptied nodes and a sent record buffer back (emitter thread). Nodes still
@@ -93,7 +97,7 @@ impl Returns {
         q.nodes.extend(nodes.into_iter().take(room));
         if let Some(buf) = buf
             && buf.capacity() <= BUF_KEEP
-            && q.bufs.len() < RETURNS_CAP
+            && q.bufs.len() < BUFS_CAP
         {
             q.bufs.push(buf);
         }
@@ -203,7 +207,8 @@ pub(crate) fn reclaim(nodes: impl IntoIterator<Item = Arc<Node>>, records: Optio
             p.free.extend(nodes.into_iter().take(room));
             if let Some(r) = records
                 && r.has_buf()
-                && p.bufs.len() < RETURNS_CAP
+                && r.capacity() <= BUF_KEEP
+                && p.bufs.len() < BUFS_CAP
             {
                 p.bufs.push(r.into_buf());
             }

@@ -105,6 +105,11 @@ impl Records {
         self.buf.capacity() > 0
     }
 
+    /// The buffer's capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

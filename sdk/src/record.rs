@@ -379,6 +379,8 @@ impl<'a> Rec<'a> {
         independent: Option<&str>,
         out: &mut Vec<u8>,
     ) -> serde_json::Result<()> {
+        // Room for the members around the strings, so that the copies below do not grow it.
+        out.reserve(192 + self.name.len() + self.annotations.len() * 2);
         out.extend_from_slice(b"{\"id\":\"");
         push_hex_id(out, self.id);
         out.extend_from_slice(b"\",\"name\":");
@@ -456,39 +458,69 @@ pub(crate) fn timestamp(micros: u64) -> Option<Timestamp> {
 
 /// `micros` as epoch seconds in decimal, the same number as `timestamp(micros)`.
 fn write_micros(out: &mut Vec<u8>, micros: u64) {
+    let secs = micros / 1_000_000;
+    let frac = micros % 1_000_000;
+    // Trailing zeros of the fraction dropped, at least one digit kept (`1.5`, `2.0`).
+    let zeros = if frac == 0 {
+        5
+    } else {
+        let (mut z, mut f) = (0, frac);
+        while f % 10 == 0 {
+            z += 1;
+            f /= 10;
+        }
+        z
+    };
+    if (1_000_000_000..10_000_000_000).contains(&secs) {
+        // Every epoch time from 2001 to 2286: a fixed layout, `ssssssssss.ffffff`.
+        let mut b = [0u8; 17];
+        let (hi, lo) = (secs / 100_000_000, secs % 100_000_000);
+        put_pair(&mut b, 0, hi);
+        put_pair(&mut b, 2, lo / 1_000_000);
+        put_pair(&mut b, 4, lo / 10_000 % 100);
+        put_pair(&mut b, 6, lo / 100 % 100);
+        put_pair(&mut b, 8, lo % 100);
+        b[10] = b'.';
+        put_pair(&mut b, 11, frac / 10_000);
+        put_pair(&mut b, 13, frac / 100 % 100);
+        put_pair(&mut b, 15, frac % 100);
+        out.extend_from_slice(&b);
+        out.truncate(out.len() - zeros);
+        return;
+    }
     let mut b = [0u8; 28];
     // The fraction's six digits, then the seconds, right to left.
-    let mut frac = micros % 1_000_000;
+    let mut f = frac;
     let mut i = b.len();
     for _ in 0..3 {
-        let d = usize::try_from(frac % 100).unwrap_or(0) * 2;
-        frac /= 100;
         i -= 2;
-        b[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        put_pair(&mut b, i, f % 100);
+        f /= 100;
     }
-    // Trailing zeros dropped, at least one digit kept (`1.5`, `2.0`).
-    let mut end = b.len();
-    while end > i + 1 && b[end - 1] == b'0' {
-        end -= 1;
-    }
+    let end = b.len() - zeros;
     i -= 1;
     b[i] = b'.';
-    let mut secs = micros / 1_000_000;
+    let mut secs = secs;
     while secs >= 100 {
-        let d = usize::try_from(secs % 100).unwrap_or(0) * 2;
-        secs /= 100;
         i -= 2;
-        b[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        put_pair(&mut b, i, secs % 100);
+        secs /= 100;
     }
     if secs >= 10 {
-        let d = usize::try_from(secs).unwrap_or(0) * 2;
         i -= 2;
-        b[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        put_pair(&mut b, i, secs);
     } else {
         i -= 1;
         b[i] = b'0' + u8::try_from(secs).unwrap_or(0);
     }
     out.extend_from_slice(&b[i..end]);
+}
+
+/// The two digits of `v` (below 100) at `b[at..at + 2]`.
+#[inline]
+fn put_pair(b: &mut [u8], at: usize, v: u64) {
+    let d = usize::try_from(v % 100).unwrap_or(0) * 2;
+    b[at..at + 2].copy_from_slice(&PAIRS[d..d + 2]);
 }
 
 /// `v` in decimal.
@@ -515,13 +547,28 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 
 /// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
 fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let v = id.get();
-    let mut b = [0u8; 16];
-    for (i, d) in b.iter_mut().enumerate() {
-        *d = HEX[usize::try_from((v >> ((15 - i) * 4)) & 0xf).unwrap_or(0)];
+    out.extend_from_slice(&hex16(id.get()));
+}
+
+/// `v` as 16 lowercase hex digits, most significant first: each half's nibbles spread one to a
+/// byte, then made ASCII eight at a time (no table, no loop).
+fn hex16(v: u64) -> [u8; 16] {
+    /// The eight nibbles of `x`, one per byte, the most significant in the highest byte.
+    fn spread(x: u64) -> u64 {
+        let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
     }
-    out.extend_from_slice(&b);
+    /// Each byte's nibble as its hex digit: `'0' + n`, plus 39 more from 10 on (`'a'`).
+    fn ascii(n: u64) -> u64 {
+        // Adding 6 carries a nibble of 10 or more into bit 4 of its byte, never past it.
+        let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        n + 0x3030_3030_3030_3030 + letters * 39
+    }
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&ascii(spread(v >> 32)).to_be_bytes());
+    b[8..].copy_from_slice(&ascii(spread(v & 0xffff_ffff)).to_be_bytes());
+    b
 }
 
 #[cfg(test)]
@@ -584,6 +631,12 @@ mod tests {
             1_700_000_000_000_001,
             1_700_000_000_123_450,
             1_732_800_000_987_654,
+            1_732_800_000_000_010,
+            1_000_000_000_000_000,
+            999_999_999_999_999,
+            9_999_999_999_999_999,
+            10_000_000_000_000_000,
+            10_000_000_000_100_000,
             u64::MAX,
         ] {
             let mut out = Vec::new();
@@ -601,6 +654,29 @@ mod tests {
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(serde_json::to_value(timestamp(m)).unwrap(), v, "{m}");
             }
+        }
+    }
+
+    #[test]
+    fn ids_are_written_as_their_hex() {
+        for v in [
+            0,
+            1,
+            0x9,
+            0xa,
+            0xf,
+            0x10,
+            0xab,
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+            0x8000_0000_0000_0000,
+            0x0000_0000_ffff_ffff,
+            u64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_hex_id(&mut out, EntityId::new(v));
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{v:016x}"));
+            assert_eq!(format!("{v:016x}"), EntityId::new(v).to_string());
         }
     }
 

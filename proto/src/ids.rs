@@ -229,9 +229,27 @@ impl TraceId {
     }
 }
 
+impl TraceId {
+    /// The id's text, `1-` + 8 hex digits + `-` + 24 hex digits, without the formatting
+    /// machinery (what `Display` writes; SDK emitters and the collector write many ids).
+    pub fn to_text(self) -> [u8; 35] {
+        let mut b = [0u8; 35];
+        b[0] = b'1';
+        b[1] = b'-';
+        b[10] = b'-';
+        let [hi, lo] = [(self.0 >> 64) as u64, self.0 as u64];
+        let hi = hex16(hi);
+        b[2..10].copy_from_slice(&hi[..8]);
+        b[11..19].copy_from_slice(&hi[8..]);
+        b[19..].copy_from_slice(&hex16(lo));
+        b
+    }
+}
+
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "1-{:08x}-{:024x}", self.epoch_secs(), self.random_part())
+        let b = self.to_text();
+        f.pad(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -308,10 +326,41 @@ impl EntityId {
     }
 }
 
+impl EntityId {
+    /// The id's 16 lowercase hex digits, without the formatting machinery (what `Display`
+    /// writes).
+    pub fn to_hex(self) -> [u8; 16] {
+        hex16(self.0)
+    }
+}
+
 impl fmt::Display for EntityId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        let b = self.to_hex();
+        f.pad(std::str::from_utf8(&b).map_err(|_| fmt::Error)?)
     }
+}
+
+/// `v` as 16 lowercase hex digits, most significant first: each half's nibbles spread one to a
+/// byte, then made ASCII eight at a time (no table, no loop).
+fn hex16(v: u64) -> [u8; 16] {
+    /// The eight nibbles of `x` (below 2^32), one per byte, the most significant in the
+    /// highest byte.
+    fn spread(x: u64) -> u64 {
+        let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
+        let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
+        (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
+    }
+    /// Each byte's nibble as its hex digit: `'0' + n`, plus 39 more from 10 on (`'a'`).
+    fn ascii(n: u64) -> u64 {
+        // Adding 6 carries a nibble of 10 or more into bit 4 of its byte, never past it.
+        let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        n + 0x3030_3030_3030_3030 + letters * 39
+    }
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&ascii(spread(v >> 32)).to_be_bytes());
+    b[8..].copy_from_slice(&ascii(spread(v & 0xffff_ffff)).to_be_bytes());
+    b
 }
 
 impl fmt::Debug for EntityId {
@@ -434,5 +483,40 @@ mod tests {
         let w3c = TraceId::from_w3c_hex("fedcba9876543210fedcba9876543210").unwrap();
         assert!(!w3c.has_plausible_epoch(start));
         assert_eq!(w3c.filing_time(start), 1_465_510_280);
+    }
+
+    #[test]
+    fn ids_are_written_as_lowercase_hex_at_any_width() {
+        for v in [
+            0u64,
+            1,
+            0x9,
+            0xa,
+            0xf,
+            0x10,
+            0xab,
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+            0x8000_0000_0000_0000,
+            0x0000_0000_ffff_ffff,
+            u64::MAX,
+        ] {
+            let e = EntityId::new(v);
+            assert_eq!(e.to_string(), format!("{v:016x}"));
+            assert_eq!(e.to_hex(), *format!("{v:016x}").as_bytes());
+            for secs in [0u32, 0x5840_6520, u32::MAX] {
+                let random = u128::from(v) << 32 | u128::from(v.rotate_left(17) as u32);
+                let t = TraceId::new(secs, random);
+                let want = format!("1-{secs:08x}-{:024x}", random & ((1u128 << 96) - 1));
+                assert_eq!(t.to_string(), want);
+                assert_eq!(t.to_text(), *want.as_bytes());
+            }
+        }
+        // Width and alignment are honoured (`Formatter::pad`).
+        assert_eq!(format!("{:>18}", EntityId::new(0xab)), "  00000000000000ab");
+        assert_eq!(
+            format!("{:<37}|", TraceId::NOOP),
+            "1-00000000-000000000000000000000000  |"
+        );
     }
 }

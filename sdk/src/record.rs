@@ -547,28 +547,7 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 
 /// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
 fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
-    out.extend_from_slice(&hex16(id.get()));
-}
-
-/// `v` as 16 lowercase hex digits, most significant first: each half's nibbles spread one to a
-/// byte, then made ASCII eight at a time (no table, no loop).
-fn hex16(v: u64) -> [u8; 16] {
-    /// The eight nibbles of `x`, one per byte, the most significant in the highest byte.
-    fn spread(x: u64) -> u64 {
-        let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
-        let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
-        (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
-    }
-    /// Each byte's nibble as its hex digit: `'0' + n`, plus 39 more from 10 on (`'a'`).
-    fn ascii(n: u64) -> u64 {
-        // Adding 6 carries a nibble of 10 or more into bit 4 of its byte, never past it.
-        let letters = ((n + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
-        n + 0x3030_3030_3030_3030 + letters * 39
-    }
-    let mut b = [0u8; 16];
-    b[..8].copy_from_slice(&ascii(spread(v >> 32)).to_be_bytes());
-    b[8..].copy_from_slice(&ascii(spread(v & 0xffff_ffff)).to_be_bytes());
-    b
+    out.extend_from_slice(&id.to_hex());
 }
 
 #[cfg(test)]

@@ -637,29 +637,6 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_written_as_their_hex() {
-        for v in [
-            0,
-            1,
-            0x9,
-            0xa,
-            0xf,
-            0x10,
-            0xab,
-            0x0123_4567_89ab_cdef,
-            0xfedc_ba98_7654_3210,
-            0x8000_0000_0000_0000,
-            0x0000_0000_ffff_ffff,
-            u64::MAX,
-        ] {
-            let mut out = Vec::new();
-            push_hex_id(&mut out, EntityId::new(v));
-            assert_eq!(String::from_utf8(out).unwrap(), format!("{v:016x}"));
-            assert_eq!(format!("{v:016x}"), EntityId::new(v).to_string());
-        }
-    }
-
-    #[test]
     fn independent_json_has_the_members_of_an_independent_document() {
         let mut r = Records::default();
         let m = r

@@ -227,9 +227,7 @@ impl TraceId {
         let b = check_ascii(s, 32)?;
         parse_hex(b, 0).map(TraceId)
     }
-}
 
-impl TraceId {
     /// The id's text, `1-` + 8 hex digits + `-` + 24 hex digits, without the formatting
     /// machinery (what `Display` writes; SDK emitters and the collector write many ids).
     pub fn to_text(self) -> [u8; 35] {
@@ -324,9 +322,7 @@ impl EntityId {
     pub fn from_bytes(bytes: [u8; 8]) -> EntityId {
         EntityId(u64::from_be_bytes(bytes))
     }
-}
 
-impl EntityId {
     /// The id's 16 lowercase hex digits, without the formatting machinery (what `Display`
     /// writes).
     pub fn to_hex(self) -> [u8; 16] {

@@ -382,14 +382,14 @@ impl<'a> Rec<'a> {
         // Room for the members around the strings, so that the copies below do not grow it.
         out.reserve(192 + self.name.len() + self.annotations.len() * 2);
         out.extend_from_slice(b"{\"id\":\"");
-        push_hex_id(out, self.id);
+        out.extend_from_slice(&self.id.to_hex());
         out.extend_from_slice(b"\",\"name\":");
         write_str(out, self.name)?;
         if let Some(trace_id) = independent {
             out.extend_from_slice(b",\"trace_id\":");
             write_str(out, trace_id.as_bytes())?;
             out.extend_from_slice(b",\"parent_id\":\"");
-            push_hex_id(out, self.parent);
+            out.extend_from_slice(&self.parent.to_hex());
             out.extend_from_slice(b"\",\"type\":\"subsegment\"");
         }
         out.extend_from_slice(b",\"start_time\":");
@@ -544,11 +544,6 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
-
-/// An id as its 16 lowercase hex digits, as `EntityId`'s `Display` writes it.
-fn push_hex_id(out: &mut Vec<u8>, id: EntityId) {
-    out.extend_from_slice(&id.to_hex());
-}
 
 #[cfg(test)]
 mod tests {

@@ -159,7 +159,7 @@ fn derive_id(call_id: &str, taken: &Taken<'_>) -> String {
     let mut x = seed ^ 0x1f3d_5b79_a0c2_e4f6;
     loop {
         x = splitmix64(x);
-        let id = format!("{x:016x}");
+        let id = EntityId::new(x).to_string();
         if x != 0 && id != call_id && !taken.contains(&id) {
             return id;
         }
